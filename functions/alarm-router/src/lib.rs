@@ -1,0 +1,470 @@
+//! The alarm router: decides what a CloudWatch alarm state change needs, and does it.
+//!
+//! ALARM + remediate starts the first-response state machine under the transition's incident key;
+//! ALARM + incident opens an Incident Manager incident (SNS where no response plan is configured);
+//! ALARM + notify publishes to SNS; OK resolves what the ALARM opened. When automation cannot be
+//! started, the alarm goes to humans over SNS instead: nothing the router accepts is dropped.
+
+use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_ssmincidents::types::{
+    AttributeValueList, Condition, Filter, IncidentRecordStatus, ItemIdentifier, ItemType, ItemValue, RelatedItem,
+    TriggerDetails,
+};
+use aws_smithy_types::DateTime as SmithyDateTime;
+use lambda_runtime::Diagnostic;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::aws::{describe, is_transient};
+use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
+use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+
+/// Incident Manager keeps at most this much of the triggering event.
+pub const MAX_TRIGGER_RAW_DATA: usize = 4000;
+/// What the router tells Incident Manager created the incident.
+pub const TRIGGER_SOURCE: &str = "first-response.alarm-router";
+
+/// Errors the router returns; the variant name is the error name Lambda reports.
+#[derive(Debug, thiserror::Error, IntoStaticStr, EnumIter)]
+pub enum RouterError {
+    /// Not an alarm state change the router can act on; nothing was done.
+    #[error("{0}")]
+    InvalidEvent(String),
+    /// The router's own configuration is wrong.
+    #[error("{0}")]
+    ConfigError(String),
+    /// AWS was unavailable or throttled us; a retry may succeed.
+    #[error("{0}")]
+    TransientError(String),
+}
+
+impl RouterError {
+    /// Every error name the router can return.
+    pub fn names() -> Vec<&'static str> {
+        Self::iter().map(<&'static str>::from).collect()
+    }
+}
+
+impl From<RouterError> for Diagnostic {
+    fn from(err: RouterError) -> Self {
+        Diagnostic { error_type: <&'static str>::from(&err).to_owned(), error_message: err.to_string() }
+    }
+}
+
+/// Where the router sends things, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub state_machine_arn: String,
+    pub topic_arn: String,
+    /// Incident Manager response plan; `None` sends incidents to SNS.
+    pub response_plan_arn: Option<String>,
+    pub routes: Routes,
+}
+
+impl RouterConfig {
+    /// Reads `STATE_MACHINE_ARN`, `ALERT_TOPIC_ARN`, optional `RESPONSE_PLAN_ARN`, and the routing
+    /// rules: the compiled-in `infra/routes.yaml`, or the file named by `ROUTES_FILE`.
+    pub fn from_env() -> Result<Self, RouterError> {
+        let routes = match shared::optional_env("ROUTES_FILE") {
+            Some(path) => std::fs::read_to_string(&path)
+                .map_err(|e| RouterError::ConfigError(format!("ROUTES_FILE {path}: {e}")))
+                .and_then(|text| Routes::from_yaml(&text).map_err(|e| RouterError::ConfigError(e.to_string())))?,
+            None => Routes::deployed().map_err(|e| RouterError::ConfigError(e.to_string()))?,
+        };
+        Ok(Self {
+            state_machine_arn: shared::required_env("STATE_MACHINE_ARN").map_err(RouterError::ConfigError)?,
+            topic_arn: shared::required_env("ALERT_TOPIC_ARN").map_err(RouterError::ConfigError)?,
+            response_plan_arn: shared::optional_env("RESPONSE_PLAN_ARN"),
+            routes,
+        })
+    }
+}
+
+/// The AWS clients the router uses, built once at cold start.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub incidents: aws_sdk_ssmincidents::Client,
+}
+
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            sfn: aws_sdk_sfn::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            incidents: aws_sdk_ssmincidents::Client::new(config),
+        }
+    }
+}
+
+/// What the router decided and did for one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// remediate, incident, notify, ignore or resolve.
+    pub action: DecisionAction,
+    pub route: Route,
+    pub incident_key: IncidentKey,
+    pub alarm: Alarm,
+    /// What was done, with the identifiers AWS returned.
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecisionAction {
+    Remediate,
+    Incident,
+    Notify,
+    Ignore,
+    Resolve,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "did")]
+pub enum Outcome {
+    /// The first-response execution was started (or had been started by an earlier delivery).
+    #[serde(rename_all = "camelCase")]
+    StartedExecution { execution_arn: String, duplicate: bool },
+    /// An Incident Manager incident was opened (or found, for a repeated delivery).
+    #[serde(rename_all = "camelCase")]
+    OpenedIncident { incident_record_arn: String },
+    /// A message went to the SNS topic; `fallbackFrom` says which action could not be carried out.
+    #[serde(rename_all = "camelCase")]
+    Published {
+        message_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback_from: Option<String>,
+    },
+    /// Open incidents for the alarm were resolved and the recovery published.
+    #[serde(rename_all = "camelCase")]
+    Resolved { incident_record_arns: Vec<String>, message_id: String },
+    /// Nothing was done, for this reason.
+    Ignored { reason: String },
+}
+
+/// Routes one EventBridge event. Invalid events fail with `InvalidEvent` before any side effect.
+pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Decision, RouterError> {
+    let alarm = Alarm::from_event(&event).map_err(|e| RouterError::InvalidEvent(e.to_string()))?;
+    let route = config.routes.route(&alarm);
+    let incident_key = IncidentKey::for_transition(&route.name, &alarm);
+    tracing::info!(alarm = %alarm.name, state = %alarm.state, route = %route.name, key = %incident_key, "routing");
+
+    let decide = |action, outcome| Decision {
+        action,
+        route: route.clone(),
+        incident_key: incident_key.clone(),
+        alarm: alarm.clone(),
+        outcome,
+    };
+    let ignored = |reason: String| decide(DecisionAction::Ignore, Outcome::Ignored { reason });
+
+    if let Some(by) = &alarm.actions_suppressed_by {
+        return Ok(ignored(format!("composite alarm actions are suppressed by {by}")));
+    }
+    if route.action == Action::Ignore {
+        return Ok(ignored(format!("route {} ignores this alarm", route.name)));
+    }
+    match alarm.state {
+        AlarmState::InsufficientData => Ok(ignored("INSUFFICIENT_DATA is not acted on".into())),
+        AlarmState::Ok if alarm.previous_state == Some(AlarmState::InsufficientData) => {
+            Ok(ignored("OK after INSUFFICIENT_DATA: nothing was opened".into()))
+        }
+        AlarmState::Ok => {
+            let outcome = resolve(clients, config, &alarm, &route, &incident_key).await?;
+            Ok(decide(DecisionAction::Resolve, outcome))
+        }
+        AlarmState::Alarm => match route.action {
+            Action::Remediate => {
+                let outcome = start_remediation(clients, config, &alarm, &route, &incident_key).await?;
+                Ok(decide(DecisionAction::Remediate, outcome))
+            }
+            Action::Incident => {
+                let outcome = open_incident(clients, config, &alarm, &route, &incident_key, &event).await?;
+                Ok(decide(DecisionAction::Incident, outcome))
+            }
+            Action::Notify | Action::Ignore => {
+                let outcome = notify(clients, config, &alarm, &route, &incident_key, "ALARM", None).await?;
+                Ok(decide(DecisionAction::Notify, outcome))
+            }
+        },
+    }
+}
+
+async fn start_remediation(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+) -> Result<Outcome, RouterError> {
+    let input = FirstResponseInput {
+        alarm: alarm.clone(),
+        route: route.clone(),
+        incident_key: key.clone(),
+        notice: Notice::for_alarm(alarm),
+    };
+    let input = serde_json::to_string(&input).map_err(|e| RouterError::ConfigError(e.to_string()))?;
+    let started = clients
+        .sfn
+        .start_execution()
+        .state_machine_arn(&config.state_machine_arn)
+        .name(key.as_str())
+        .input(input)
+        .send()
+        .await;
+    match started {
+        Ok(out) => Ok(Outcome::StartedExecution { execution_arn: out.execution_arn().to_owned(), duplicate: false }),
+        Err(err) if matches!(err.as_service_error(), Some(StartExecutionError::ExecutionAlreadyExists(_))) => {
+            tracing::info!(key = %key, "execution already started by an earlier delivery");
+            Ok(Outcome::StartedExecution { execution_arn: execution_arn(&config.state_machine_arn, key), duplicate: true })
+        }
+        Err(err) if is_transient(&err) => Err(RouterError::TransientError(format!("StartExecution: {}", describe(&err)))),
+        Err(err) => {
+            // The automation cannot run (missing state machine, permissions, ...): a human must know.
+            let why = format!("could not start the first-response state machine: {}", describe(&err));
+            tracing::error!(key = %key, error = %why, "falling back to SNS");
+            notify(clients, config, alarm, route, key, "ALARM", Some(("remediate", &why))).await
+        }
+    }
+}
+
+/// The ARN Step Functions gives the execution named `key`.
+fn execution_arn(state_machine_arn: &str, key: &IncidentKey) -> String {
+    format!("{}:{key}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+}
+
+async fn open_incident(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+    event: &Value,
+) -> Result<Outcome, RouterError> {
+    let Some(plan) = &config.response_plan_arn else {
+        return notify(clients, config, alarm, route, key, "INCIDENT", None).await;
+    };
+    let trigger = TriggerDetails::builder()
+        .source(TRIGGER_SOURCE)
+        .trigger_arn(&alarm.arn)
+        .timestamp(SmithyDateTime::from_millis(alarm.timestamp.timestamp_millis()))
+        .raw_data(truncate(&event.to_string(), MAX_TRIGGER_RAW_DATA))
+        .build()
+        .map_err(|e| RouterError::ConfigError(e.to_string()))?;
+    let related = ItemIdentifier::builder()
+        .r#type(ItemType::Other)
+        .value(ItemValue::Url(alarm.console_url()))
+        .build()
+        .map_err(|e| RouterError::ConfigError(e.to_string()))?;
+    let started = clients
+        .incidents
+        .start_incident()
+        .response_plan_arn(plan)
+        .client_token(key.as_str())
+        .title(truncate(&format!("{}: {}", alarm.name, first_line(&alarm.reason)), 200))
+        .impact(route.impact)
+        .trigger_details(trigger)
+        .related_items(RelatedItem::builder().identifier(related).title("CloudWatch alarm").build())
+        .send()
+        .await;
+    match started {
+        Ok(out) => Ok(Outcome::OpenedIncident { incident_record_arn: out.incident_record_arn().to_owned() }),
+        Err(err) if is_transient(&err) => Err(RouterError::TransientError(format!("StartIncident: {}", describe(&err)))),
+        Err(err) => {
+            let why = format!("could not open an Incident Manager incident: {}", describe(&err));
+            tracing::error!(key = %key, error = %why, "falling back to SNS");
+            notify(clients, config, alarm, route, key, "INCIDENT", Some(("incident", &why))).await
+        }
+    }
+}
+
+async fn resolve(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+) -> Result<Outcome, RouterError> {
+    let mut resolved = Vec::new();
+    if let Some(_plan) = &config.response_plan_arn {
+        for arn in open_incidents_for(&clients.incidents, &alarm.arn).await? {
+            resolve_incident(&clients.incidents, &arn, alarm, key).await?;
+            resolved.push(arn);
+        }
+    }
+    let message_id = publish(clients, config, alarm, route, key, "RECOVERED", None).await?;
+    Ok(Outcome::Resolved { incident_record_arns: resolved, message_id })
+}
+
+/// Open Incident Manager records that this alarm triggered.
+async fn open_incidents_for(
+    incidents: &aws_sdk_ssmincidents::Client,
+    alarm_arn: &str,
+) -> Result<Vec<String>, RouterError> {
+    let open = Filter::builder()
+        .key("status")
+        .condition(Condition::Equals(AttributeValueList::StringValues(vec!["OPEN".to_owned()])))
+        .build()
+        .map_err(|e| RouterError::ConfigError(e.to_string()))?;
+    let mut pages = incidents.list_incident_records().filters(open).into_paginator().send();
+    let mut arns = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify("ListIncidentRecords", e))?;
+        arns.extend(
+            page.incident_record_summaries()
+                .iter()
+                .filter(|r| r.incident_record_source().and_then(|s| s.resource_arn()) == Some(alarm_arn))
+                .map(|r| r.arn().to_owned()),
+        );
+    }
+    Ok(arns)
+}
+
+async fn resolve_incident(
+    incidents: &aws_sdk_ssmincidents::Client,
+    record_arn: &str,
+    alarm: &Alarm,
+    key: &IncidentKey,
+) -> Result<(), RouterError> {
+    let note = serde_json::json!({
+        "content": format!("Alarm {} returned to OK at {}: resolved by the alarm router.", alarm.name, alarm.timestamp_rfc3339()),
+    });
+    let at = SmithyDateTime::from_millis(alarm.timestamp.timestamp_millis());
+    incidents
+        .create_timeline_event()
+        .incident_record_arn(record_arn)
+        .client_token(key.as_str())
+        .event_time(at)
+        .event_type("Custom Event")
+        .event_data(note.to_string())
+        .send()
+        .await
+        .map_err(|e| classify("CreateTimelineEvent", e))?;
+    incidents
+        .update_incident_record()
+        .arn(record_arn)
+        .client_token(key.as_str())
+        .status(IncidentRecordStatus::Resolved)
+        .send()
+        .await
+        .map_err(|e| classify("UpdateIncidentRecord", e))?;
+    tracing::info!(record = record_arn, "incident resolved");
+    Ok(())
+}
+
+fn classify<E>(operation: &str, err: aws_sdk_ssmincidents::error::SdkError<E>) -> RouterError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = format!("{operation}: {}", describe(&err));
+    if is_transient(&err) {
+        RouterError::TransientError(message)
+    } else {
+        RouterError::ConfigError(message)
+    }
+}
+
+async fn notify(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+    label: &str,
+    fallback: Option<(&str, &str)>,
+) -> Result<Outcome, RouterError> {
+    let message_id = publish(clients, config, alarm, route, key, label, fallback.map(|(_, why)| why)).await?;
+    Ok(Outcome::Published { message_id, fallback_from: fallback.map(|(action, _)| action.to_owned()) })
+}
+
+async fn publish(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+    label: &str,
+    problem: Option<&str>,
+) -> Result<String, RouterError> {
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| RouterError::ConfigError(e.to_string()))
+    };
+    let out = clients
+        .sns
+        .publish()
+        .topic_arn(&config.topic_arn)
+        .subject(shared::incident::sns_subject(&format!("[{label}] {}", alarm.name)))
+        .message(message_body(alarm, route, key, label, problem))
+        .message_attributes("severity", attribute(severity_name(route))?)
+        .message_attributes("alarmState", attribute(alarm.state.as_str())?)
+        .message_attributes("route", attribute(&route.name)?)
+        .send()
+        .await
+        .map_err(|e| {
+            let message = format!("SNS Publish: {}", describe(&e));
+            if is_transient(&e) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
+        })?;
+    Ok(out.message_id().unwrap_or_default().to_owned())
+}
+
+fn severity_name(route: &Route) -> &'static str {
+    match route.severity {
+        shared::Severity::Critical => "critical",
+        shared::Severity::High => "high",
+        shared::Severity::Medium => "medium",
+        shared::Severity::Low => "low",
+    }
+}
+
+/// The notification a human reads: what fired, why, where, and where to look next.
+pub fn message_body(alarm: &Alarm, route: &Route, key: &IncidentKey, label: &str, problem: Option<&str>) -> String {
+    let mut lines = vec![format!("{label}: {}", alarm.name)];
+    if let Some(problem) = problem {
+        lines.push(format!("Automation could not act: {problem}"));
+    }
+    let previous = alarm.previous_state.map(|s| s.as_str()).unwrap_or("unknown");
+    lines.push(format!("State: {previous} -> {} at {}", alarm.state, alarm.timestamp_rfc3339()));
+    lines.push(format!("Reason: {}", alarm.reason));
+    if let Some(description) = &alarm.description {
+        lines.push(format!("Description: {description}"));
+    }
+    lines.push(format!("Account / region: {} / {}", alarm.account, alarm.region));
+    let metric = match (&alarm.namespace, &alarm.metric_name) {
+        (Some(ns), Some(name)) => {
+            let dims: Vec<String> = alarm.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(" ({ns} {name} {})", dims.join(" ")).replace(" )", ")")
+        }
+        _ => alarm.alarm_rule.as_ref().map(|r| format!(" (rule: {r})")).unwrap_or_default(),
+    };
+    lines.push(format!("Kind: {:?}{metric}", alarm.kind));
+    lines.push(format!("Route: {} ({:?}, severity {})", route.name, route.action, severity_name(route)));
+    lines.push(format!("Console: {}", alarm.console_url()));
+    lines.push(format!("Runbook: {}", route.runbook_url.as_deref().unwrap_or("none configured for this route")));
+    lines.push(format!("Incident key: {key}"));
+    lines.join("\n")
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// At most `max` bytes, cut on a character boundary.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests;

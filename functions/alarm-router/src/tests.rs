@@ -1,0 +1,332 @@
+use super::*;
+use aws_sdk_sfn::config::retry::RetryConfig;
+use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
+use aws_sdk_sfn::types::error::{ExecutionAlreadyExists, StateMachineDoesNotExist};
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_sdk_ssmincidents::operation::create_timeline_event::CreateTimelineEventOutput;
+use aws_sdk_ssmincidents::operation::list_incident_records::ListIncidentRecordsOutput;
+use aws_sdk_ssmincidents::operation::start_incident::StartIncidentOutput;
+use aws_sdk_ssmincidents::operation::update_incident_record::UpdateIncidentRecordOutput;
+use aws_sdk_ssmincidents::types::{IncidentRecordSource, IncidentRecordSummary};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::error::ErrorMetadata;
+use shared::AlarmKind;
+
+const STATE_MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:first-response";
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:first-response-alerts";
+const PLAN: &str = "arn:aws:ssm-incidents::123456789012:response-plan/web-oncall";
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../../events/alarm-router/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn config(response_plan: Option<&str>) -> RouterConfig {
+    RouterConfig {
+        state_machine_arn: STATE_MACHINE.into(),
+        topic_arn: TOPIC.into(),
+        response_plan_arn: response_plan.map(str::to_owned),
+        routes: Routes::deployed().expect("deployed routes"),
+    }
+}
+
+/// Real SDK clients whose calls are answered by the given rules; retries off so errors surface.
+fn clients(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule]) -> Clients {
+    Clients {
+        sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(RetryConfig::disabled())),
+        sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |c| c.retry_config(RetryConfig::disabled())),
+        incidents: mock_client!(aws_sdk_ssmincidents, RuleMode::MatchAny, incidents, |c| c
+            .retry_config(RetryConfig::disabled())),
+    }
+}
+
+fn started() -> Rule {
+    mock!(aws_sdk_sfn::Client::start_execution).then_output(|| {
+        StartExecutionOutput::builder()
+            .execution_arn(format!("{STATE_MACHINE}:started").replace(":stateMachine:", ":execution:"))
+            .start_date(SmithyDateTime::from_secs(0))
+            .build()
+            .expect("output")
+    })
+}
+
+fn published() -> Rule {
+    mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().message_id("msg-1").build())
+}
+
+fn published_where(check: impl Fn(&PublishInput) -> bool + Send + Sync + 'static) -> Rule {
+    mock!(aws_sdk_sns::Client::publish)
+        .match_requests(check)
+        .then_output(|| PublishOutput::builder().message_id("msg-1").build())
+}
+
+#[tokio::test]
+async fn every_sample_alarm_gets_the_decision_its_route_calls_for() {
+    let cases = [
+        ("metric-alarm.json", AlarmKind::Metric, DecisionAction::Remediate, "web-nginx"),
+        ("metric-ok.json", AlarmKind::Metric, DecisionAction::Resolve, "web-nginx"),
+        ("metric-insufficient-data.json", AlarmKind::Metric, DecisionAction::Ignore, "web-nginx"),
+        ("metric-math-alarm.json", AlarmKind::MetricMath, DecisionAction::Notify, "default"),
+        ("anomaly-detection-alarm.json", AlarmKind::AnomalyDetection, DecisionAction::Notify, "default"),
+        ("composite-alarm.json", AlarmKind::Composite, DecisionAction::Incident, "storefront"),
+        ("composite-with-suppressor-alarm.json", AlarmKind::Composite, DecisionAction::Incident, "storefront"),
+        ("composite-suppressed.json", AlarmKind::Composite, DecisionAction::Ignore, "storefront"),
+        ("database-alarm.json", AlarmKind::Metric, DecisionAction::Incident, "database"),
+        ("batch-ignored-alarm.json", AlarmKind::Metric, DecisionAction::Ignore, "batch-noise"),
+        ("hostile-name-alarm.json", AlarmKind::Metric, DecisionAction::Remediate, "web-nginx"),
+    ];
+    for (file, kind, action, route) in cases {
+        let (sfn, sns) = (started(), published());
+        let decision = handle(&clients(&[&sfn], &[&sns], &[]), &config(None), event(file)).await.expect(file);
+        assert_eq!(
+            (decision.alarm.kind, decision.action, decision.route.name.as_str()),
+            (kind, action, route),
+            "{file}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn alarm_on_a_remediate_route_starts_the_state_machine_under_the_incident_key() {
+    // GIVEN the canonical nginx alarm
+    let alarm = Alarm::from_event(&event("metric-alarm.json")).expect("alarm");
+    let key = IncidentKey::for_transition("web-nginx", &alarm);
+    let expected_name = key.as_str().to_owned();
+    let start = mock!(aws_sdk_sfn::Client::start_execution)
+        .match_requests(move |req| {
+            let input: Value = serde_json::from_str(req.input().unwrap_or_default()).expect("json input");
+            req.state_machine_arn() == Some(STATE_MACHINE)
+                && req.name() == Some(expected_name.as_str())
+                && input["route"]["remediation"]["service"] == "nginx"
+                && input["alarm"]["name"] == "web-nginx-down"
+                && input["notice"]["recoveredSubject"].as_str().is_some_and(|s| s.len() <= 100)
+        })
+        .then_output(|| {
+            StartExecutionOutput::builder()
+                .execution_arn("arn:aws:states:eu-west-1:123456789012:execution:first-response:x")
+                .start_date(SmithyDateTime::from_secs(0))
+                .build()
+                .expect("output")
+        });
+    let sns = published();
+    // WHEN the router handles it
+    let decision =
+        handle(&clients(&[&start], &[&sns], &[]), &config(None), event("metric-alarm.json")).await.expect("decision");
+    // THEN one execution was started, nobody was notified yet, and the decision names the key
+    assert_eq!(start.num_calls(), 1);
+    assert_eq!(sns.num_calls(), 0);
+    assert_eq!(decision.incident_key, key);
+    assert!(matches!(decision.outcome, Outcome::StartedExecution { duplicate: false, .. }), "{:?}", decision.outcome);
+}
+
+#[tokio::test]
+async fn a_redelivered_alarm_is_a_duplicate_not_a_failure() {
+    let start = mock!(aws_sdk_sfn::Client::start_execution)
+        .then_error(|| StartExecutionError::ExecutionAlreadyExists(ExecutionAlreadyExists::builder().build()));
+    let sns = published();
+    let decision =
+        handle(&clients(&[&start], &[&sns], &[]), &config(None), event("metric-alarm.json")).await.expect("decision");
+    let Outcome::StartedExecution { execution_arn, duplicate } = decision.outcome else {
+        panic!("unexpected outcome {:?}", decision.outcome)
+    };
+    assert!(duplicate);
+    assert_eq!(
+        execution_arn,
+        format!("arn:aws:states:eu-west-1:123456789012:execution:first-response:{}", decision.incident_key)
+    );
+    assert_eq!(sns.num_calls(), 0, "a duplicate must not notify");
+}
+
+#[tokio::test]
+async fn when_the_state_machine_cannot_be_started_humans_are_notified_instead() {
+    let start = mock!(aws_sdk_sfn::Client::start_execution)
+        .then_error(|| StartExecutionError::StateMachineDoesNotExist(StateMachineDoesNotExist::builder().build()));
+    let sns = published_where(|req| {
+        req.message().is_some_and(|m| m.contains("could not start the first-response state machine"))
+            && req.subject() == Some("[ALARM] web-nginx-down")
+    });
+    let decision =
+        handle(&clients(&[&start], &[&sns], &[]), &config(None), event("metric-alarm.json")).await.expect("decision");
+    assert_eq!(sns.num_calls(), 1);
+    assert_eq!(
+        decision.outcome,
+        Outcome::Published { message_id: "msg-1".into(), fallback_from: Some("remediate".into()) }
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_a_transient_error_with_no_fallback() {
+    let start = mock!(aws_sdk_sfn::Client::start_execution)
+        .then_error(|| StartExecutionError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
+    let sns = published();
+    let err = handle(&clients(&[&start], &[&sns], &[]), &config(None), event("metric-alarm.json"))
+        .await
+        .expect_err("throttled");
+    assert_eq!(<&str>::from(&err), "TransientError");
+    assert!(err.to_string().contains("ThrottlingException"), "{err}");
+    assert_eq!(sns.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn junk_events_are_invalid_and_touch_nothing() {
+    for file in [
+        "invalid-not-an-alarm.json",
+        "invalid-missing-state.json",
+        "invalid-unknown-state.json",
+        "invalid-not-json-object.json",
+    ] {
+        let (sfn, sns) = (started(), published());
+        let err = handle(&clients(&[&sfn], &[&sns], &[]), &config(Some(PLAN)), event(file)).await.expect_err(file);
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidEvent", "{file}");
+        assert_eq!((sfn.num_calls(), sns.num_calls()), (0, 0), "{file} caused a side effect");
+    }
+}
+
+#[tokio::test]
+async fn a_suppressed_composite_alarm_is_ignored_with_its_reason() {
+    let (sfn, sns) = (started(), published());
+    let decision =
+        handle(&clients(&[&sfn], &[&sns], &[]), &config(None), event("composite-suppressed.json")).await.expect("ok");
+    assert_eq!(decision.outcome, Outcome::Ignored { reason: "composite alarm actions are suppressed by WaitPeriod".into() });
+    assert_eq!((sfn.num_calls(), sns.num_calls()), (0, 0));
+}
+
+#[tokio::test]
+async fn incident_route_opens_an_incident_manager_incident_when_a_plan_is_configured() {
+    let alarm = Alarm::from_event(&event("database-alarm.json")).expect("alarm");
+    let key = IncidentKey::for_transition("database", &alarm).as_str().to_owned();
+    let start = mock!(aws_sdk_ssmincidents::Client::start_incident)
+        .match_requests(move |req| {
+            let trigger = req.trigger_details().expect("trigger");
+            req.client_token() == Some(key.as_str())
+                && req.response_plan_arn() == Some(PLAN)
+                && req.impact() == Some(1)
+                && req.title().is_some_and(|t| t.starts_with("orders-db-cpu-high: Threshold Crossed"))
+                && trigger.trigger_arn() == Some("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-db-cpu-high")
+                && trigger.raw_data().is_some_and(|d| d.contains("orders-db") && d.len() <= MAX_TRIGGER_RAW_DATA)
+                && req.related_items().len() == 1
+        })
+        .then_output(|| {
+            StartIncidentOutput::builder()
+                .incident_record_arn("arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/1")
+                .build()
+                .expect("output")
+        });
+    let sns = published();
+    let decision = handle(&clients(&[], &[&sns], &[&start]), &config(Some(PLAN)), event("database-alarm.json"))
+        .await
+        .expect("decision");
+    assert_eq!(start.num_calls(), 1);
+    assert_eq!(sns.num_calls(), 0);
+    assert_eq!(
+        decision.outcome,
+        Outcome::OpenedIncident { incident_record_arn: "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/1".into() }
+    );
+}
+
+#[tokio::test]
+async fn the_trigger_raw_data_is_truncated_to_what_incident_manager_accepts() {
+    let mut big = event("database-alarm.json");
+    big["detail"]["configuration"]["description"] = Value::String("é".repeat(5000));
+    let start = mock!(aws_sdk_ssmincidents::Client::start_incident)
+        .match_requests(|req| req.trigger_details().and_then(|t| t.raw_data()).is_some_and(|d| d.len() <= 4000))
+        .then_output(|| StartIncidentOutput::builder().incident_record_arn("arn:x").build().expect("output"));
+    handle(&clients(&[], &[], &[&start]), &config(Some(PLAN)), big).await.expect("decision");
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn incident_route_without_a_response_plan_pages_over_sns() {
+    let sns = published_where(|req| req.subject() == Some("[INCIDENT] orders-db-cpu-high"));
+    let decision =
+        handle(&clients(&[], &[&sns], &[]), &config(None), event("database-alarm.json")).await.expect("decision");
+    assert_eq!(sns.num_calls(), 1);
+    assert_eq!(decision.outcome, Outcome::Published { message_id: "msg-1".into(), fallback_from: None });
+}
+
+#[tokio::test]
+async fn notify_publishes_a_message_a_human_can_act_on() {
+    let sns = published_where(|req| {
+        let body = req.message().unwrap_or_default();
+        req.topic_arn() == Some(TOPIC)
+            && req.subject() == Some("[ALARM] api-5xx-rate-high")
+            && body.contains("Reason: Threshold Crossed")
+            && body.contains("Account / region: 123456789012 / eu-west-1")
+            && body.contains("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#alarmsV2:alarm/api-5xx-rate-high")
+            && body.contains("Runbook: none configured for this route")
+            && req.message_attributes().and_then(|a| a.get("severity")).and_then(|v| v.string_value()) == Some("medium")
+    });
+    handle(&clients(&[], &[&sns], &[]), &config(None), event("metric-math-alarm.json")).await.expect("decision");
+    assert_eq!(sns.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn ok_resolves_the_open_incident_this_alarm_triggered_and_publishes_the_recovery() {
+    let alarm_arn = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-nginx-down";
+    let summary = |arn: &str, source: &str| {
+        IncidentRecordSummary::builder()
+            .arn(arn)
+            .title("t")
+            .status(IncidentRecordStatus::Open)
+            .creation_time(SmithyDateTime::from_secs(0))
+            .impact(2)
+            .incident_record_source(
+                IncidentRecordSource::builder().created_by("x").source(TRIGGER_SOURCE).resource_arn(source).build().expect("source"),
+            )
+            .build()
+            .expect("summary")
+    };
+    let mine = "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/mine";
+    let list = mock!(aws_sdk_ssmincidents::Client::list_incident_records).then_output(move || {
+        ListIncidentRecordsOutput::builder()
+            .incident_record_summaries(summary(mine, alarm_arn))
+            .incident_record_summaries(summary("arn:other", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:other"))
+            .build()
+            .expect("output")
+    });
+    let timeline = mock!(aws_sdk_ssmincidents::Client::create_timeline_event)
+        .match_requests(move |req| req.incident_record_arn() == Some(mine) && req.event_type() == Some("Custom Event"))
+        .then_output(move || CreateTimelineEventOutput::builder().incident_record_arn(mine).event_id("e1").build().expect("out"));
+    let update = mock!(aws_sdk_ssmincidents::Client::update_incident_record)
+        .match_requests(move |req| req.arn() == Some(mine) && req.status() == Some(&IncidentRecordStatus::Resolved))
+        .then_output(|| UpdateIncidentRecordOutput::builder().build());
+    let sns = published_where(|req| req.subject() == Some("[RECOVERED] web-nginx-down"));
+
+    let decision = handle(
+        &clients(&[], &[&sns], &[&list, &timeline, &update]),
+        &config(Some(PLAN)),
+        event("metric-ok.json"),
+    )
+    .await
+    .expect("decision");
+
+    assert_eq!((timeline.num_calls(), update.num_calls(), sns.num_calls()), (1, 1, 1));
+    assert_eq!(
+        decision.outcome,
+        Outcome::Resolved { incident_record_arns: vec![mine.to_owned()], message_id: "msg-1".into() }
+    );
+}
+
+#[tokio::test]
+async fn hostile_alarm_names_never_leave_the_allowed_execution_name_characters() {
+    let start = mock!(aws_sdk_sfn::Client::start_execution)
+        .match_requests(|req| {
+            req.name().is_some_and(|n| {
+                n.len() <= 80 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+        })
+        .then_output(|| {
+            StartExecutionOutput::builder().execution_arn("arn:x").start_date(SmithyDateTime::from_secs(0)).build().expect("o")
+        });
+    let decision =
+        handle(&clients(&[&start], &[], &[]), &config(None), event("hostile-name-alarm.json")).await.expect("decision");
+    assert_eq!(start.num_calls(), 1);
+    assert!(decision.incident_key.as_str().starts_with("web-nginx__web-nginx-reboot-rm-rf-id__"), "{}", decision.incident_key);
+}
+
+#[test]
+fn error_names_are_the_variant_names() {
+    assert_eq!(RouterError::names(), ["InvalidEvent", "ConfigError", "TransientError"]);
+}

@@ -1,0 +1,172 @@
+//! The incident document the state machine carries, and the key that makes every step idempotent.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::alarm::Alarm;
+use crate::routing::Route;
+
+/// Step Functions' limit on execution names.
+pub const MAX_EXECUTION_NAME_LEN: usize = 80;
+const HASH_HEX_LEN: usize = 20;
+const SEPARATOR: &str = "__";
+
+/// The stable key of one alarm transition.
+///
+/// `<route>__<alarm-slug>__<hash>`: the hash covers the alarm ARN, the new state and its
+/// timestamp, so a redelivered event maps to the same key and a new transition to a new one.
+/// It is a valid execution name (at most 80 characters of `[A-Za-z0-9_-]`, which also keeps
+/// CloudWatch logging of executions possible), the Incident Manager `clientToken`, and it starts
+/// with the route name so executions can be counted per route from `ListExecutions` alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentKey(String);
+
+impl IncidentKey {
+    /// The key of this alarm's current transition on the given route.
+    pub fn for_transition(route_name: &str, alarm: &Alarm) -> Self {
+        let digest = Sha256::digest(format!("{}\n{}\n{}", alarm.arn, alarm.state, alarm.timestamp_rfc3339()));
+        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..HASH_HEX_LEN].to_owned();
+        let room = MAX_EXECUTION_NAME_LEN.saturating_sub(route_name.len() + HASH_HEX_LEN + 2 * SEPARATOR.len());
+        let slug = slug(&alarm.name, room);
+        Self(format!("{route_name}{SEPARATOR}{slug}{SEPARATOR}{hash}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The route an execution (named by its key) was started for.
+    pub fn route_of(execution_name: &str) -> Option<&str> {
+        execution_name.split_once(SEPARATOR).map(|(route, _)| route)
+    }
+}
+
+impl std::fmt::Display for IncidentKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[A-Za-z0-9-]` only, runs of anything else folded into one `-`, at most `max` characters.
+fn slug(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(max);
+    for c in text.chars() {
+        if out.len() >= max {
+            break;
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_end_matches('-');
+    if trimmed.is_empty() { "alarm".chars().take(max).collect() } else { trimmed.to_owned() }
+}
+
+/// An SNS subject: printable ASCII on one line, at most 100 characters.
+pub fn sns_subject(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect::<String>()
+        .trim()
+        .to_owned();
+    if clean.len() <= 100 { clean } else { format!("{}...", &clean[..97]) }
+}
+
+/// Ready-made notification subjects, so the state machine never has to cut text itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    pub recovered_subject: String,
+    pub escalated_subject: String,
+}
+
+impl Notice {
+    pub fn for_alarm(alarm: &Alarm) -> Self {
+        Self {
+            recovered_subject: sns_subject(&format!("[RECOVERED] {} (automation restarted it)", alarm.name)),
+            escalated_subject: sns_subject(&format!("[ESCALATED] {}: automation could not fix it", alarm.name)),
+        }
+    }
+}
+
+/// The document the first-response state machine starts with; each task adds its own key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstResponseInput {
+    pub alarm: Alarm,
+    pub route: Route,
+    pub incident_key: IncidentKey,
+    pub notice: Notice,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarm::{AlarmKind, AlarmState};
+    use std::collections::BTreeMap;
+
+    fn alarm(name: &str, timestamp: &str) -> Alarm {
+        Alarm {
+            name: name.to_owned(),
+            arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            kind: AlarmKind::Metric,
+            state: AlarmState::Alarm,
+            previous_state: Some(AlarmState::Ok),
+            reason: "Threshold Crossed".into(),
+            timestamp: timestamp.parse().expect("timestamp"),
+            description: None,
+            namespace: None,
+            metric_name: None,
+            dimensions: BTreeMap::new(),
+            alarm_rule: None,
+            actions_suppressed_by: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn is_execution_name(name: &str) -> bool {
+        name.len() <= MAX_EXECUTION_NAME_LEN && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    #[test]
+    fn the_same_transition_always_gets_the_same_key() {
+        let a = IncidentKey::for_transition("web", &alarm("web-nginx-down", "2026-11-20T04:02:11.309Z"));
+        let b = IncidentKey::for_transition("web", &alarm("web-nginx-down", "2026-11-20T04:02:11.309Z"));
+        let later = IncidentKey::for_transition("web", &alarm("web-nginx-down", "2026-11-20T04:09:11.309Z"));
+        assert_eq!(a, b);
+        assert_ne!(a, later);
+        assert!(a.as_str().starts_with("web__web-nginx-down__"), "{a}");
+    }
+
+    #[test]
+    fn hostile_and_long_alarm_names_give_valid_execution_names() {
+        let names = [
+            "x".repeat(255),
+            "a b<c>{d}[e]?f*g\"h#i%j\\k^l|m~n`o$p&q,r;s:t/u".to_owned(),
+            "$(reboot); rm -rf / #".to_owned(),
+            "🔥🔥🔥".to_owned(),
+            "Ünïcödé alarm — prod".to_owned(),
+            "\n\t".to_owned(),
+        ];
+        for name in names {
+            let key = IncidentKey::for_transition("a-route-name-of-32-characters-xx", &alarm(&name, "2026-11-20T04:02:11Z"));
+            assert!(is_execution_name(key.as_str()), "{name:?} gave {key}");
+            assert_eq!(IncidentKey::route_of(key.as_str()), Some("a-route-name-of-32-characters-xx"));
+        }
+    }
+
+    #[test]
+    fn subjects_fit_sns() {
+        let notice = Notice::for_alarm(&alarm(&format!("line\nbreak {}", "é".repeat(200)), "2026-11-20T04:02:11Z"));
+        for subject in [notice.recovered_subject, notice.escalated_subject] {
+            assert!(subject.len() <= 100, "{subject}");
+            assert!(subject.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{subject:?}");
+        }
+    }
+}

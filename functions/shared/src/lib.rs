@@ -1,0 +1,24 @@
+//! What the first-response functions share: the alarm model, routing rules, the incident key
+//! and document, and how AWS errors are classified.
+
+pub mod alarm;
+pub mod aws;
+pub mod incident;
+pub mod routing;
+
+pub use alarm::{Alarm, AlarmKind, AlarmState, InvalidEvent};
+pub use incident::{FirstResponseInput, IncidentKey, Notice};
+pub use routing::{Action, Remediation, Route, Routes, RoutesError, Severity, Tag, Targets};
+
+/// Reads an environment variable that must be set, for `main()` wiring.
+pub fn required_env(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("environment variable {name} must be set"))
+}
+
+/// Reads an optional environment variable; unset and empty are the same.
+pub fn optional_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

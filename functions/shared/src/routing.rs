@@ -1,0 +1,552 @@
+//! Routing rules: which alarms get which first response.
+//!
+//! Rules live in `infra/routes.yaml`, are compiled into the router and validated when it starts
+//! (and by a test before anything is deployed). They are ordered and the first match wins; an
+//! alarm no rule matches takes the default route, which notifies humans.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::Alarm;
+
+/// The rules the stack deploys, compiled into the router.
+pub const DEPLOYED_ROUTES_YAML: &str = include_str!("../../../infra/routes.yaml");
+
+/// A service name reaches a shell command, so it must match this pattern exactly.
+pub const SERVICE_NAME_PATTERN: &str = "^[A-Za-z0-9@._-]+$";
+/// Route names become part of execution names, so they are kept short and plain.
+pub const ROUTE_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,31}$";
+
+static SERVICE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(SERVICE_NAME_PATTERN).expect("valid pattern"));
+static ROUTE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(ROUTE_NAME_PATTERN).expect("valid pattern"));
+static INSTANCE_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^(i|mi)-[0-9a-f]{8,17}$").expect("valid pattern"));
+static TAG_KEY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$").expect("valid pattern"));
+
+/// Upper bound on how long one restart may take to verify; the Lambda timeout leaves room above it.
+pub const MAX_REMEDIATION_TIMEOUT_SECONDS: u64 = 600;
+
+/// Why a set of routing rules was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("routing rules rejected: {0}")]
+pub struct RoutesError(pub String);
+
+/// What the router does with a matching alarm in ALARM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// Run the first-response state machine: restart and verify, escalate if that fails.
+    Remediate,
+    /// Open an incident (Incident Manager when configured, SNS otherwise).
+    Incident,
+    /// Publish a notification to SNS.
+    Notify,
+    /// Do nothing.
+    Ignore,
+}
+
+/// How urgent the alarm is; Incident Manager's impact follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum Severity {
+    Critical,
+    High,
+    #[default]
+    Medium,
+    Low,
+}
+
+impl Severity {
+    /// Incident Manager impact: 1 (critical) to 4 (low).
+    pub fn impact(self) -> i32 {
+        match self {
+            Self::Critical => 1,
+            Self::High => 2,
+            Self::Medium => 3,
+            Self::Low => 4,
+        }
+    }
+}
+
+/// How an alarm name is matched; written `{ exact: ... }`, `{ prefix: ... }` or `{ regex: ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "NameMatchSpec", into = "NameMatchSpec")]
+pub enum NameMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+/// The written form of [`NameMatch`]: exactly one of its keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NameMatchSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    regex: Option<String>,
+}
+
+impl TryFrom<NameMatchSpec> for NameMatch {
+    type Error = String;
+
+    fn try_from(spec: NameMatchSpec) -> Result<Self, String> {
+        match (spec.exact, spec.prefix, spec.regex) {
+            (Some(exact), None, None) => Ok(Self::Exact(exact)),
+            (None, Some(prefix), None) => Ok(Self::Prefix(prefix)),
+            (None, None, Some(regex)) => Ok(Self::Regex(regex)),
+            _ => Err("alarmName takes exactly one of exact, prefix or regex".into()),
+        }
+    }
+}
+
+impl From<NameMatch> for NameMatchSpec {
+    fn from(name: NameMatch) -> Self {
+        match name {
+            NameMatch::Exact(exact) => Self { exact: Some(exact), ..Self::default() },
+            NameMatch::Prefix(prefix) => Self { prefix: Some(prefix), ..Self::default() },
+            NameMatch::Regex(regex) => Self { regex: Some(regex), ..Self::default() },
+        }
+    }
+}
+
+/// Conditions on an alarm; every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Match {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_name: Option<NameMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_name: Option<String>,
+    /// Every dimension listed must be on the alarm's metric with this value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// Which instances a remediation runs on; written `{ instanceIds: [...] }` or `{ tag: { key, value } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TargetsSpec", into = "TargetsSpec")]
+pub enum Targets {
+    /// These managed instances.
+    InstanceIds(Vec<String>),
+    /// Every managed instance carrying this EC2 tag.
+    Tag(Tag),
+}
+
+/// An EC2 tag that selects instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// The written form of [`Targets`]: exactly one of its keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TargetsSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instance_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tag: Option<Tag>,
+}
+
+impl TryFrom<TargetsSpec> for Targets {
+    type Error = String;
+
+    fn try_from(spec: TargetsSpec) -> Result<Self, String> {
+        match (spec.instance_ids, spec.tag) {
+            (Some(ids), None) => Ok(Self::InstanceIds(ids)),
+            (None, Some(tag)) => Ok(Self::Tag(tag)),
+            _ => Err("targets takes exactly one of instanceIds or tag".into()),
+        }
+    }
+}
+
+impl From<Targets> for TargetsSpec {
+    fn from(targets: Targets) -> Self {
+        match targets {
+            Targets::InstanceIds(ids) => Self { instance_ids: Some(ids), tag: None },
+            Targets::Tag(tag) => Self { instance_ids: None, tag: Some(tag) },
+        }
+    }
+}
+
+/// The known first response: restart a service on the targets and verify it is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Remediation {
+    pub targets: Targets,
+    /// systemd unit to restart; must match [`SERVICE_NAME_PATTERN`].
+    pub service: String,
+    /// How long the restart and its verification may take, in seconds.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// How long the service must stay up after the restart before it is checked, in seconds.
+    #[serde(default = "default_settle_seconds")]
+    pub settle_seconds: u64,
+    /// SSM `MaxConcurrency`: how many targets restart at once (a number or a percentage).
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: String,
+    /// SSM `MaxErrors`: failures after which SSM stops sending the command.
+    #[serde(default = "default_max_errors")]
+    pub max_errors: String,
+}
+
+fn default_timeout_seconds() -> u64 {
+    90
+}
+fn default_settle_seconds() -> u64 {
+    5
+}
+fn default_max_concurrency() -> String {
+    "50%".to_owned()
+}
+fn default_max_errors() -> String {
+    "0".to_owned()
+}
+
+impl Remediation {
+    /// Checks every value that reaches SSM or a shell.
+    pub fn validate(&self) -> Result<(), String> {
+        if !SERVICE_NAME.is_match(&self.service) {
+            return Err(format!("service {:?} does not match {SERVICE_NAME_PATTERN}", self.service));
+        }
+        match &self.targets {
+            Targets::InstanceIds(ids) if ids.is_empty() => return Err("targets.instanceIds is empty".into()),
+            Targets::InstanceIds(ids) if ids.len() > 50 => {
+                return Err("targets.instanceIds lists more than 50 instances (use a tag)".into());
+            }
+            Targets::InstanceIds(ids) => {
+                if let Some(bad) = ids.iter().find(|id| !INSTANCE_ID.is_match(id)) {
+                    return Err(format!("{bad:?} is not an instance id"));
+                }
+            }
+            Targets::Tag(Tag { key, value }) => {
+                if !TAG_KEY.is_match(key) || !TAG_KEY.is_match(value) {
+                    return Err(format!("tag {key:?}={value:?} is not a valid EC2 tag"));
+                }
+            }
+        }
+        if !(5..=MAX_REMEDIATION_TIMEOUT_SECONDS).contains(&self.timeout_seconds) {
+            return Err(format!(
+                "timeoutSeconds {} is outside 5..={MAX_REMEDIATION_TIMEOUT_SECONDS}",
+                self.timeout_seconds
+            ));
+        }
+        if self.settle_seconds > 60 || self.settle_seconds >= self.timeout_seconds {
+            return Err(format!("settleSeconds {} must be at most 60 and below timeoutSeconds", self.settle_seconds));
+        }
+        for (field, value) in [("maxConcurrency", &self.max_concurrency), ("maxErrors", &self.max_errors)] {
+            if !is_ssm_limit(value) {
+                return Err(format!("{field} {value:?} is not a number or a percentage"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_ssm_limit(value: &str) -> bool {
+    let digits = value.strip_suffix('%').unwrap_or(value);
+    !digits.is_empty() && digits.len() <= 7 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One routing rule as written in `routes.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    #[serde(default, rename = "match")]
+    pub conditions: Match,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+}
+
+/// The fallback when no rule matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefaultRule {
+    #[serde(default = "default_action")]
+    pub action: Action,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+}
+
+fn default_action() -> Action {
+    Action::Notify
+}
+
+impl Default for DefaultRule {
+    fn default() -> Self {
+        Self { action: Action::Notify, severity: Severity::Medium, runbook_url: None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RoutesFile {
+    #[serde(default)]
+    rules: Vec<Rule>,
+    #[serde(default)]
+    default: DefaultRule,
+}
+
+/// The matched rule, as carried in the incident document (`route`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    pub name: String,
+    pub action: Action,
+    pub severity: Severity,
+    /// Incident Manager impact derived from the severity.
+    pub impact: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
+}
+
+/// The name of the route taken when no rule matches.
+pub const DEFAULT_ROUTE_NAME: &str = "default";
+
+/// A validated, ordered set of routing rules.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    rules: Vec<(Rule, Option<Regex>)>,
+    default: DefaultRule,
+}
+
+impl Routes {
+    /// Parses and validates rules; any problem names the rule it is in.
+    pub fn from_yaml(text: &str) -> Result<Self, RoutesError> {
+        let file: RoutesFile = serde_yaml_ng::from_str(text).map_err(|e| RoutesError(e.to_string()))?;
+        if file.default.action == Action::Remediate {
+            return Err(RoutesError("the default rule cannot remediate: it has no targets".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut rules = Vec::with_capacity(file.rules.len());
+        for rule in file.rules {
+            let fail = |why: String| RoutesError(format!("rule {:?}: {why}", rule.name));
+            if !ROUTE_NAME.is_match(&rule.name) || rule.name == DEFAULT_ROUTE_NAME {
+                return Err(fail(format!("the name must match {ROUTE_NAME_PATTERN} and not be {DEFAULT_ROUTE_NAME:?}")));
+            }
+            if !seen.insert(rule.name.clone()) {
+                return Err(fail("the name is used twice".into()));
+            }
+            match (&rule.action, &rule.remediation) {
+                (Action::Remediate, None) => return Err(fail("action remediate needs a remediation".into())),
+                (Action::Remediate, Some(remediation)) => remediation.validate().map_err(fail)?,
+                (_, Some(_)) => return Err(fail("only action remediate takes a remediation".into())),
+                (_, None) => {}
+            }
+            let regex = match &rule.conditions.alarm_name {
+                Some(NameMatch::Regex(pattern)) => Some(
+                    regex::RegexBuilder::new(pattern)
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| fail(format!("alarmName regex: {e}")))?,
+                ),
+                _ => None,
+            };
+            rules.push((rule, regex));
+        }
+        Ok(Self { rules, default: file.default })
+    }
+
+    /// The rules compiled into this build (`infra/routes.yaml`).
+    pub fn deployed() -> Result<Self, RoutesError> {
+        Self::from_yaml(DEPLOYED_ROUTES_YAML)
+    }
+
+    /// The first rule that matches the alarm, or the default route.
+    pub fn route(&self, alarm: &Alarm) -> Route {
+        self.rules
+            .iter()
+            .find(|(rule, regex)| matches(&rule.conditions, regex.as_ref(), alarm))
+            .map(|(rule, _)| Route {
+                name: rule.name.clone(),
+                action: rule.action,
+                severity: rule.severity,
+                impact: rule.severity.impact(),
+                runbook_url: rule.runbook_url.clone(),
+                remediation: rule.remediation.clone(),
+            })
+            .unwrap_or_else(|| Route {
+                name: DEFAULT_ROUTE_NAME.to_owned(),
+                action: self.default.action,
+                severity: self.default.severity,
+                impact: self.default.severity.impact(),
+                runbook_url: self.default.runbook_url.clone(),
+                remediation: None,
+            })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+fn matches(conditions: &Match, regex: Option<&Regex>, alarm: &Alarm) -> bool {
+    let name_ok = match &conditions.alarm_name {
+        None => true,
+        Some(NameMatch::Exact(name)) => alarm.name == *name,
+        Some(NameMatch::Prefix(prefix)) => alarm.name.starts_with(prefix.as_str()),
+        Some(NameMatch::Regex(_)) => regex.is_some_and(|r| r.is_match(&alarm.name)),
+    };
+    let equal = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    name_ok
+        && equal(&conditions.namespace, alarm.namespace.as_deref())
+        && equal(&conditions.metric_name, alarm.metric_name.as_deref())
+        && equal(&conditions.account, Some(alarm.account.as_str()))
+        && equal(&conditions.region, Some(alarm.region.as_str()))
+        && conditions.dimensions.iter().all(|(k, v)| alarm.dimensions.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarm::{AlarmKind, AlarmState};
+
+    fn alarm(name: &str) -> Alarm {
+        Alarm {
+            name: name.to_owned(),
+            arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            kind: AlarmKind::Metric,
+            state: AlarmState::Alarm,
+            previous_state: None,
+            reason: "Threshold Crossed".into(),
+            timestamp: "2026-11-20T04:02:11.309Z".parse().expect("timestamp"),
+            description: None,
+            namespace: Some("CWAgent".into()),
+            metric_name: Some("procstat_lookup_pid_count".into()),
+            dimensions: [("pattern".to_owned(), "nginx".to_owned())].into(),
+            alarm_rule: None,
+            actions_suppressed_by: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    const RULES: &str = r#"
+rules:
+  - name: exact-db
+    match: { alarmName: { exact: db-down } }
+    action: incident
+    severity: critical
+  - name: nginx
+    match:
+      alarmName: { prefix: web- }
+      namespace: CWAgent
+      dimensions: { pattern: nginx }
+    action: remediate
+    remediation:
+      targets: { tag: { key: Role, value: web } }
+      service: nginx
+    runbookUrl: https://runbooks.example.com/nginx
+  - name: batch
+    match: { alarmName: { regex: "^batch-[0-9]+$" }, region: eu-west-1 }
+    action: ignore
+default:
+  action: notify
+"#;
+
+    #[test]
+    fn the_first_matching_rule_wins() {
+        let routes = Routes::from_yaml(RULES).expect("valid rules");
+        let route = routes.route(&alarm("web-nginx-down"));
+        assert_eq!(route.name, "nginx");
+        assert_eq!(route.action, Action::Remediate);
+        assert_eq!(route.remediation.expect("remediation").timeout_seconds, 90);
+        assert_eq!(routes.route(&alarm("db-down")).severity, Severity::Critical);
+        assert_eq!(routes.route(&alarm("batch-42")).action, Action::Ignore);
+    }
+
+    #[test]
+    fn every_condition_must_hold() {
+        let routes = Routes::from_yaml(RULES).expect("valid rules");
+        let mut other_dimension = alarm("web-nginx-down");
+        other_dimension.dimensions.insert("pattern".into(), "apache".into());
+        assert_eq!(routes.route(&other_dimension).name, DEFAULT_ROUTE_NAME);
+        let mut other_region = alarm("batch-42");
+        other_region.region = "us-east-1".into();
+        assert_eq!(routes.route(&other_region).name, DEFAULT_ROUTE_NAME);
+    }
+
+    #[test]
+    fn unmatched_alarms_take_the_default_which_notifies() {
+        let routes = Routes::from_yaml("rules: []").expect("valid rules");
+        let route = routes.route(&alarm("anything"));
+        assert_eq!((route.name.as_str(), route.action), (DEFAULT_ROUTE_NAME, Action::Notify));
+    }
+
+    #[test]
+    fn hostile_service_names_are_rejected_at_load() {
+        for service in ["nginx; rm -rf /", "$(reboot)", "ng inx", "nginx\n", "`id`", "nginx'", ""] {
+            let yaml = format!(
+                "rules:\n  - name: r\n    action: remediate\n    remediation:\n      targets: {{ instanceIds: [i-0123456789abcdef0] }}\n      service: {}\n",
+                serde_json::to_string(service).expect("json string")
+            );
+            let err = Routes::from_yaml(&yaml).expect_err(service);
+            assert!(err.0.contains("does not match"), "{service:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn remediate_without_targets_is_rejected() {
+        let err = Routes::from_yaml("rules:\n  - name: r\n    action: remediate\n").expect_err("invalid");
+        assert!(err.0.contains("needs a remediation"), "{err}");
+    }
+
+    #[test]
+    fn malformed_rules_are_rejected_with_their_name() {
+        let cases = [
+            ("rules:\n  - name: Bad Name\n    action: notify\n", "must match"),
+            ("rules:\n  - name: a\n    action: notify\n  - name: a\n    action: ignore\n", "used twice"),
+            ("rules:\n  - name: a\n    action: reboot\n", "unknown variant"),
+            ("rules:\n  - name: a\n    match: { alarmName: { regex: '(' } }\n    action: notify\n", "regex"),
+            ("rules:\n  - name: a\n    match: { alarmNme: { exact: x } }\n    action: notify\n", "unknown field"),
+            ("default: { action: remediate }\n", "cannot remediate"),
+            (
+                "rules:\n  - name: a\n    action: remediate\n    remediation:\n      targets: { instanceIds: [i-0123456789abcdef0] }\n      service: nginx\n      timeoutSeconds: 3600\n",
+                "timeoutSeconds",
+            ),
+            (
+                "rules:\n  - name: a\n    action: remediate\n    remediation:\n      targets: { instanceIds: ['i-1; reboot'] }\n      service: nginx\n",
+                "not an instance id",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let err = Routes::from_yaml(yaml).expect_err(yaml);
+            assert!(err.0.contains(expected), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_deployed_rules_are_valid() {
+        let routes = Routes::deployed().expect("infra/routes.yaml must load");
+        assert!(!routes.is_empty(), "infra/routes.yaml should carry at least one example rule");
+    }
+}
