@@ -16,6 +16,7 @@ use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
+use shared::incident::execution_arn;
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
 use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
@@ -203,7 +204,7 @@ async fn start_remediation(
         alarm: alarm.clone(),
         route: route.clone(),
         incident_key: key.clone(),
-        notice: Notice::for_alarm(alarm),
+        notice: Notice::new(alarm, route, &execution_arn(&config.state_machine_arn, key)),
     };
     let input = serde_json::to_string(&input).map_err(|e| RouterError::ConfigError(e.to_string()))?;
     let started = clients
@@ -218,9 +219,14 @@ async fn start_remediation(
         Ok(out) => Ok(Outcome::StartedExecution { execution_arn: out.execution_arn().to_owned(), duplicate: false }),
         Err(err) if matches!(err.as_service_error(), Some(StartExecutionError::ExecutionAlreadyExists(_))) => {
             tracing::info!(key = %key, "execution already started by an earlier delivery");
-            Ok(Outcome::StartedExecution { execution_arn: execution_arn(&config.state_machine_arn, key), duplicate: true })
+            Ok(Outcome::StartedExecution {
+                execution_arn: execution_arn(&config.state_machine_arn, key),
+                duplicate: true,
+            })
         }
-        Err(err) if is_transient(&err) => Err(RouterError::TransientError(format!("StartExecution: {}", describe(&err)))),
+        Err(err) if is_transient(&err) => {
+            Err(RouterError::TransientError(format!("StartExecution: {}", describe(&err))))
+        }
         Err(err) => {
             // The automation cannot run (missing state machine, permissions, ...): a human must know.
             let why = format!("could not start the first-response state machine: {}", describe(&err));
@@ -228,11 +234,6 @@ async fn start_remediation(
             notify(clients, config, alarm, route, key, "ALARM", Some(("remediate", &why))).await
         }
     }
-}
-
-/// The ARN Step Functions gives the execution named `key`.
-fn execution_arn(state_machine_arn: &str, key: &IncidentKey) -> String {
-    format!("{}:{key}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
 }
 
 async fn open_incident(
@@ -271,7 +272,9 @@ async fn open_incident(
         .await;
     match started {
         Ok(out) => Ok(Outcome::OpenedIncident { incident_record_arn: out.incident_record_arn().to_owned() }),
-        Err(err) if is_transient(&err) => Err(RouterError::TransientError(format!("StartIncident: {}", describe(&err)))),
+        Err(err) if is_transient(&err) => {
+            Err(RouterError::TransientError(format!("StartIncident: {}", describe(&err))))
+        }
         Err(err) => {
             let why = format!("could not open an Incident Manager incident: {}", describe(&err));
             tracing::error!(key = %key, error = %why, "falling back to SNS");
@@ -359,11 +362,7 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let message = format!("{operation}: {}", describe(&err));
-    if is_transient(&err) {
-        RouterError::TransientError(message)
-    } else {
-        RouterError::ConfigError(message)
-    }
+    if is_transient(&err) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
 }
 
 async fn notify(

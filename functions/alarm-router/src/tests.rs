@@ -189,7 +189,10 @@ async fn a_suppressed_composite_alarm_is_ignored_with_its_reason() {
     let (sfn, sns) = (started(), published());
     let decision =
         handle(&clients(&[&sfn], &[&sns], &[]), &config(None), event("composite-suppressed.json")).await.expect("ok");
-    assert_eq!(decision.outcome, Outcome::Ignored { reason: "composite alarm actions are suppressed by WaitPeriod".into() });
+    assert_eq!(
+        decision.outcome,
+        Outcome::Ignored { reason: "composite alarm actions are suppressed by WaitPeriod".into() }
+    );
     assert_eq!((sfn.num_calls(), sns.num_calls()), (0, 0));
 }
 
@@ -222,7 +225,9 @@ async fn incident_route_opens_an_incident_manager_incident_when_a_plan_is_config
     assert_eq!(sns.num_calls(), 0);
     assert_eq!(
         decision.outcome,
-        Outcome::OpenedIncident { incident_record_arn: "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/1".into() }
+        Outcome::OpenedIncident {
+            incident_record_arn: "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/1".into()
+        }
     );
 }
 
@@ -273,7 +278,12 @@ async fn ok_resolves_the_open_incident_this_alarm_triggered_and_publishes_the_re
             .creation_time(SmithyDateTime::from_secs(0))
             .impact(2)
             .incident_record_source(
-                IncidentRecordSource::builder().created_by("x").source(TRIGGER_SOURCE).resource_arn(source).build().expect("source"),
+                IncidentRecordSource::builder()
+                    .created_by("x")
+                    .source(TRIGGER_SOURCE)
+                    .resource_arn(source)
+                    .build()
+                    .expect("source"),
             )
             .build()
             .expect("summary")
@@ -288,19 +298,18 @@ async fn ok_resolves_the_open_incident_this_alarm_triggered_and_publishes_the_re
     });
     let timeline = mock!(aws_sdk_ssmincidents::Client::create_timeline_event)
         .match_requests(move |req| req.incident_record_arn() == Some(mine) && req.event_type() == Some("Custom Event"))
-        .then_output(move || CreateTimelineEventOutput::builder().incident_record_arn(mine).event_id("e1").build().expect("out"));
+        .then_output(move || {
+            CreateTimelineEventOutput::builder().incident_record_arn(mine).event_id("e1").build().expect("out")
+        });
     let update = mock!(aws_sdk_ssmincidents::Client::update_incident_record)
         .match_requests(move |req| req.arn() == Some(mine) && req.status() == Some(&IncidentRecordStatus::Resolved))
         .then_output(|| UpdateIncidentRecordOutput::builder().build());
     let sns = published_where(|req| req.subject() == Some("[RECOVERED] web-nginx-down"));
 
-    let decision = handle(
-        &clients(&[], &[&sns], &[&list, &timeline, &update]),
-        &config(Some(PLAN)),
-        event("metric-ok.json"),
-    )
-    .await
-    .expect("decision");
+    let decision =
+        handle(&clients(&[], &[&sns], &[&list, &timeline, &update]), &config(Some(PLAN)), event("metric-ok.json"))
+            .await
+            .expect("decision");
 
     assert_eq!((timeline.num_calls(), update.num_calls(), sns.num_calls()), (1, 1, 1));
     assert_eq!(
@@ -318,12 +327,20 @@ async fn hostile_alarm_names_never_leave_the_allowed_execution_name_characters()
             })
         })
         .then_output(|| {
-            StartExecutionOutput::builder().execution_arn("arn:x").start_date(SmithyDateTime::from_secs(0)).build().expect("o")
+            StartExecutionOutput::builder()
+                .execution_arn("arn:x")
+                .start_date(SmithyDateTime::from_secs(0))
+                .build()
+                .expect("o")
         });
     let decision =
         handle(&clients(&[&start], &[], &[]), &config(None), event("hostile-name-alarm.json")).await.expect("decision");
     assert_eq!(start.num_calls(), 1);
-    assert!(decision.incident_key.as_str().starts_with("web-nginx__web-nginx-reboot-rm-rf-id__"), "{}", decision.incident_key);
+    assert!(
+        decision.incident_key.as_str().starts_with("web-nginx__web-nginx-reboot-rm-rf-id__"),
+        "{}",
+        decision.incident_key
+    );
 }
 
 #[test]

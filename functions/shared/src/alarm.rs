@@ -127,10 +127,7 @@ impl Alarm {
             .filter(|n| !n.is_empty())
             .ok_or_else(|| InvalidEvent::new("detail.alarmName is missing"))?;
         let state = detail.state.ok_or_else(|| InvalidEvent::new("detail.state is missing"))?;
-        let state_value = state
-            .value
-            .as_deref()
-            .ok_or_else(|| InvalidEvent::new("detail.state.value is missing"))?;
+        let state_value = state.value.as_deref().ok_or_else(|| InvalidEvent::new("detail.state.value is missing"))?;
         let state_value = AlarmState::parse(state_value)
             .ok_or_else(|| InvalidEvent::new(format!("detail.state.value {state_value:?} is not an alarm state")))?;
         let timestamp = state
@@ -279,10 +276,7 @@ impl Configuration {
     /// The metric the alarm is about: the returned metric if it is a plain one, else the first.
     fn primary_metric(&self) -> Option<&Metric> {
         let plain = || self.metrics.iter().filter_map(|m| Some((m, m.metric_stat.as_ref()?.metric.as_ref()?)));
-        plain()
-            .find(|(q, _)| q.return_data.unwrap_or(true))
-            .or_else(|| plain().next())
-            .map(|(_, metric)| metric)
+        plain().find(|(q, _)| q.return_data.unwrap_or(true)).or_else(|| plain().next()).map(|(_, metric)| metric)
     }
 }
 

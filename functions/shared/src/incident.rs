@@ -76,21 +76,37 @@ pub fn sns_subject(text: &str) -> String {
     if clean.len() <= 100 { clean } else { format!("{}...", &clean[..97]) }
 }
 
-/// Ready-made notification subjects, so the state machine never has to cut text itself.
+/// Ready-made subjects and links for the state machine's notifications, so it never has to cut
+/// text or build URLs itself, and every value it formats exists whichever path it took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
     pub recovered_subject: String,
     pub escalated_subject: String,
+    pub alarm_url: String,
+    pub execution_url: String,
+    /// The route's runbook, or a sentence saying there is none.
+    pub runbook_url: String,
 }
 
 impl Notice {
-    pub fn for_alarm(alarm: &Alarm) -> Self {
+    pub fn new(alarm: &Alarm, route: &Route, execution_arn: &str) -> Self {
+        let region = execution_arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or(&alarm.region);
         Self {
             recovered_subject: sns_subject(&format!("[RECOVERED] {} (automation restarted it)", alarm.name)),
             escalated_subject: sns_subject(&format!("[ESCALATED] {}: automation could not fix it", alarm.name)),
+            alarm_url: alarm.console_url(),
+            execution_url: format!(
+                "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+            ),
+            runbook_url: route.runbook_url.clone().unwrap_or_else(|| "none configured for this route".to_owned()),
         }
     }
+}
+
+/// The ARN Step Functions gives the execution of `state_machine_arn` named `key`.
+pub fn execution_arn(state_machine_arn: &str, key: &IncidentKey) -> String {
+    format!("{}:{key}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
 }
 
 /// The document the first-response state machine starts with; each task adds its own key.
@@ -131,7 +147,8 @@ mod tests {
     }
 
     fn is_execution_name(name: &str) -> bool {
-        name.len() <= MAX_EXECUTION_NAME_LEN && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        name.len() <= MAX_EXECUTION_NAME_LEN
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     #[test]
@@ -155,7 +172,8 @@ mod tests {
             "\n\t".to_owned(),
         ];
         for name in names {
-            let key = IncidentKey::for_transition("a-route-name-of-32-characters-xx", &alarm(&name, "2026-11-20T04:02:11Z"));
+            let key =
+                IncidentKey::for_transition("a-route-name-of-32-characters-xx", &alarm(&name, "2026-11-20T04:02:11Z"));
             assert!(is_execution_name(key.as_str()), "{name:?} gave {key}");
             assert_eq!(IncidentKey::route_of(key.as_str()), Some("a-route-name-of-32-characters-xx"));
         }
@@ -163,7 +181,15 @@ mod tests {
 
     #[test]
     fn subjects_fit_sns() {
-        let notice = Notice::for_alarm(&alarm(&format!("line\nbreak {}", "é".repeat(200)), "2026-11-20T04:02:11Z"));
+        let route = crate::Routes::from_yaml("rules: []").expect("routes").route(&alarm("a", "2026-11-20T04:02:11Z"));
+        let long = alarm(&format!("line\nbreak {}", "é".repeat(200)), "2026-11-20T04:02:11Z");
+        let notice = Notice::new(&long, &route, "arn:aws:states:eu-west-1:1:execution:sm:k");
+        assert_eq!(notice.runbook_url, "none configured for this route");
+        assert!(
+            notice.execution_url.starts_with("https://eu-west-1.console.aws.amazon.com/states/"),
+            "{}",
+            notice.execution_url
+        );
         for subject in [notice.recovered_subject, notice.escalated_subject] {
             assert!(subject.len() <= 100, "{subject}");
             assert!(subject.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{subject:?}");

@@ -22,9 +22,9 @@ pub const ROUTE_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,31}$";
 
 static SERVICE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(SERVICE_NAME_PATTERN).expect("valid pattern"));
 static ROUTE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(ROUTE_NAME_PATTERN).expect("valid pattern"));
-static INSTANCE_ID: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^(i|mi)-[0-9a-f]{8,17}$").expect("valid pattern"));
-static TAG_KEY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$").expect("valid pattern"));
+static INSTANCE_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new("^(i|mi)-[0-9a-f]{8,17}$").expect("valid pattern"));
+static TAG_KEY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$").expect("valid pattern"));
 
 /// Upper bound on how long one restart may take to verify; the Lambda timeout leaves room above it.
 pub const MAX_REMEDIATION_TIMEOUT_SECONDS: u64 = 600;
@@ -346,7 +346,9 @@ impl Routes {
         for rule in file.rules {
             let fail = |why: String| RoutesError(format!("rule {:?}: {why}", rule.name));
             if !ROUTE_NAME.is_match(&rule.name) || rule.name == DEFAULT_ROUTE_NAME {
-                return Err(fail(format!("the name must match {ROUTE_NAME_PATTERN} and not be {DEFAULT_ROUTE_NAME:?}")));
+                return Err(fail(format!(
+                    "the name must match {ROUTE_NAME_PATTERN} and not be {DEFAULT_ROUTE_NAME:?}"
+                )));
             }
             if !seen.insert(rule.name.clone()) {
                 return Err(fail("the name is used twice".into()));
