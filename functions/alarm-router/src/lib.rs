@@ -66,12 +66,8 @@ impl RouterConfig {
     /// Reads `STATE_MACHINE_ARN`, `ALERT_TOPIC_ARN`, optional `RESPONSE_PLAN_ARN`, and the routing
     /// rules: the compiled-in `infra/routes.yaml`, or the file named by `ROUTES_FILE`.
     pub fn from_env() -> Result<Self, RouterError> {
-        let routes = match shared::optional_env("ROUTES_FILE") {
-            Some(path) => std::fs::read_to_string(&path)
-                .map_err(|e| RouterError::ConfigError(format!("ROUTES_FILE {path}: {e}")))
-                .and_then(|text| Routes::from_yaml(&text).map_err(|e| RouterError::ConfigError(e.to_string())))?,
-            None => Routes::deployed().map_err(|e| RouterError::ConfigError(e.to_string()))?,
-        };
+        let routes = Routes::load(shared::optional_env("ROUTES_FILE").as_deref())
+            .map_err(|e| RouterError::ConfigError(e.to_string()))?;
         Ok(Self {
             state_machine_arn: shared::required_env("STATE_MACHINE_ARN").map_err(RouterError::ConfigError)?,
             topic_arn: shared::required_env("ALERT_TOPIC_ARN").map_err(RouterError::ConfigError)?,

@@ -263,9 +263,12 @@ async fn discover_targets(
             Err(err) => return Err(RestartError::ConfigError(format!("ListCommandInvocations: {}", describe(&err)))),
         }
         if Instant::now() >= give_up {
+            let wanted = match &remediation.targets {
+                Targets::Tag(tag) => format!("tag {}={}", tag.key, tag.value),
+                Targets::InstanceIds(ids) => ids.join(", "),
+            };
             return Err(RestartError::TargetUnreachable(format!(
-                "command {command_id}: no managed instance matched {:?}",
-                remediation.targets
+                "command {command_id}: no managed instance matched {wanted}"
             )));
         }
         wait = (wait * 2).min(polling.max_interval);

@@ -378,6 +378,17 @@ impl Routes {
         Self::from_yaml(DEPLOYED_ROUTES_YAML)
     }
 
+    /// The rules in the file at `path`, or the deployed ones when there is none.
+    pub fn load(path: Option<&str>) -> Result<Self, RoutesError> {
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| RoutesError(format!("{path}: {e}")))?;
+                Self::from_yaml(&text).map_err(|e| RoutesError(format!("{path}: {}", e.0)))
+            }
+            None => Self::deployed(),
+        }
+    }
+
     /// The first rule that matches the alarm, or the default route.
     pub fn route(&self, alarm: &Alarm) -> Route {
         self.rules

@@ -1,0 +1,93 @@
+# Wraps cargo, cargo lambda and sam; every target prints the commands it runs.
+# `make help` lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(VENV)/bin
+NODE_BIN    := tools/node_modules/.bin
+STACK       ?= first-response
+FN          ?= alarm-router
+EVENT       ?= events/alarm-router/metric-alarm.json
+MOTO_PORT   ?= 5055
+# Release builds for Lambda keep their own target directory, apart from the debug builds of make test.
+LAMBDA_TARGET := $(CURDIR)/target/lambda-release
+
+export SAM_CLI_TELEMETRY := 0
+# Local runs only ever talk to the emulator, with fixed test credentials.
+LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=$${AWS_REGION:-eu-west-1}
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: setup
+setup: $(VENV)/.installed tools/node_modules/.installed ## Install the pinned local tools (moto, sam, cfn-lint, asl-validator)
+
+.PHONY: build
+build: ## Build every function (debug)
+	cargo build --workspace
+
+.PHONY: emulator
+emulator: setup ## Start the local AWS emulator (moto server on 127.0.0.1:$(MOTO_PORT))
+	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh start
+
+.PHONY: emulator-stop
+emulator-stop: ## Stop the local AWS emulator
+	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh stop
+
+.PHONY: invoke
+invoke: emulator ## Run FN on EVENT against the emulator: make invoke FN=alarm-router EVENT=events/alarm-router/metric-alarm.json
+	$(LOCAL_ENV) cargo run --quiet -p local-invoke -- $(FN) $(EVENT)
+
+.PHONY: fmt
+fmt: ## Format the code
+	cargo fmt --all
+
+.PHONY: lint
+lint: setup ## Static checks: rustfmt, clippy, the ASL linter, cfn-lint, sam validate --lint
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(NODE_BIN)/asl-validator --json-path statemachines/first-response.asl.json
+	$(BIN)/cfn-lint infra/template.yaml
+	cd infra && ../$(BIN)/sam validate --lint --template template.yaml
+
+.PHONY: test
+test: setup lint ## Every test and check: unit, contract, end-to-end against moto, linters
+	cargo test --workspace
+
+$(VENV)/.deploy-tools: tools/requirements-deploy.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r tools/requirements-deploy.txt
+	touch $@
+
+.PHONY: deploy-tools
+deploy-tools: $(VENV)/.deploy-tools ## Install cargo-lambda and zig for release builds
+
+.PHONY: sam-build
+sam-build: setup deploy-tools ## Release-build the three functions for arm64 with sam build (slow: its own target dir)
+	cd infra && PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) ../$(BIN)/sam build --template template.yaml
+
+.PHONY: deploy
+deploy: sam-build ## Deploy the stack (sam deploy --guided on first use, when infra/samconfig.toml has no region yet)
+	cd infra && if grep -q '^region' samconfig.toml; then ../$(BIN)/sam deploy; else ../$(BIN)/sam deploy --guided; fi
+
+.PHONY: deploy-fn
+deploy-fn: deploy-tools ## Build and deploy one function's code to a deployed stack: make deploy-fn FN=alarm-router
+	PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda build --release --arm64 --bin $(FN)
+	PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda deploy --binary-name $(FN) $(STACK)-$(FN)
+
+.PHONY: clean
+clean: emulator-stop ## Remove build output and local state
+	cargo clean
+	rm -rf .local infra/.aws-sam
