@@ -1,0 +1,734 @@
+//! The executor: runs a [`Definition`] state by state on a virtual clock.
+//!
+//! Input and output processing follows the JSONPath order: `InputPath`, `Parameters`, the work,
+//! `ResultSelector`, `ResultPath` (into the state's raw input), `OutputPath`. Waits and retry
+//! back-off move the virtual clock; tasks are handed to a [`TaskRunner`]. Every step is recorded as
+//! an AWS-shaped history event.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::choice;
+use crate::definition::Definition;
+use crate::error::{StatesError, names};
+use crate::paths::{self, PathError};
+use crate::payload;
+
+/// One Task state's call, as the runner hands it to a [`TaskRunner`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskCall {
+    pub state: String,
+    pub resource: String,
+    /// The effective input: after `InputPath` and `Parameters`.
+    pub input: Value,
+    /// The context object as the task sees it.
+    pub context: Value,
+    /// 0 for the first attempt, then 1, 2, ... for retries.
+    pub retry_count: u32,
+}
+
+/// Runs Task states: the project's handlers, AWS service integrations, or mocks.
+pub trait TaskRunner {
+    /// The task's result, or the error Step Functions would see.
+    fn run(&self, call: &TaskCall) -> impl Future<Output = Result<Value, StatesError>>;
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+/// One history event, in the shape `GetExecutionHistory` returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    pub id: u64,
+    pub previous_event_id: u64,
+    /// Virtual time.
+    pub timestamp: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub details: Map<String, Value>,
+    /// Wall time since the execution started, in milliseconds (not part of AWS's shape).
+    #[serde(skip)]
+    pub wall_ms: u128,
+}
+
+/// What the trace shows: history events, and notes on retries and catches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceEvent {
+    History(HistoryEvent),
+    Note { timestamp: String, wall_ms: u128, text: String },
+}
+
+/// The end of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history: Vec<HistoryEvent>,
+    /// Virtual time the execution took.
+    pub virtual_duration: Duration,
+    pub wall_duration: Duration,
+}
+
+impl Outcome {
+    /// The one-line result `replay run` prints.
+    pub fn summary(&self) -> Value {
+        match self.status {
+            Status::Succeeded => json!({"status": self.status, "output": self.output}),
+            _ => {
+                let cause = self
+                    .cause
+                    .as_deref()
+                    .map(|c| serde_json::from_str(c).unwrap_or_else(|_| Value::String(c.to_owned())));
+                json!({"status": self.status, "error": self.error, "cause": cause})
+            }
+        }
+    }
+}
+
+/// Names and times for one execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionSettings {
+    pub state_machine_arn: String,
+    pub execution_name: String,
+    pub role_arn: String,
+    pub start_time: DateTime<Utc>,
+    /// Seeds the jitter of retries, so a replay is repeatable.
+    pub seed: u64,
+}
+
+impl ExecutionSettings {
+    /// Local names for a state machine called `name`.
+    pub fn local(name: &str, execution_name: &str) -> Self {
+        Self {
+            state_machine_arn: format!("arn:aws:states:eu-west-1:123456789012:stateMachine:{name}"),
+            execution_name: execution_name.to_owned(),
+            role_arn: format!("arn:aws:iam::123456789012:role/{name}-local"),
+            start_time: Utc::now(),
+            seed: 0,
+        }
+    }
+
+    fn execution_arn(&self) -> String {
+        format!("{}:{}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1), self.execution_name)
+    }
+}
+
+/// A failure on its way out of a state: the error, and whether the execution timed out.
+struct Failure {
+    error: StatesError,
+}
+
+impl From<StatesError> for Failure {
+    fn from(error: StatesError) -> Self {
+        Self { error }
+    }
+}
+
+type Sink<'s> = &'s mut dyn FnMut(&TraceEvent);
+
+/// Runs one execution.
+pub struct Executor<'r, R: TaskRunner> {
+    tasks: &'r R,
+    clock: DateTime<Utc>,
+    deadline: Option<DateTime<Utc>>,
+    wall_start: Instant,
+    rng: StdRng,
+    history: Vec<HistoryEvent>,
+    sink: Option<Sink<'r>>,
+    context: Value,
+}
+
+impl<'r, R: TaskRunner> Executor<'r, R> {
+    pub fn new(tasks: &'r R, settings: &ExecutionSettings) -> Self {
+        let name = settings.state_machine_arn.rsplit(':').next().unwrap_or_default().to_owned();
+        Self {
+            tasks,
+            clock: settings.start_time,
+            deadline: None,
+            wall_start: Instant::now(),
+            rng: StdRng::seed_from_u64(settings.seed),
+            history: Vec::new(),
+            sink: None,
+            context: json!({
+                "Execution": {
+                    "Id": settings.execution_arn(),
+                    "Name": settings.execution_name,
+                    "RoleArn": settings.role_arn,
+                    "StartTime": time(settings.start_time),
+                    "RedriveCount": 0,
+                },
+                "StateMachine": {"Id": settings.state_machine_arn, "Name": name},
+            }),
+        }
+    }
+
+    /// Sends every history event and note to `sink` as it happens.
+    pub fn with_trace(mut self, sink: Sink<'r>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Runs `definition` on `input` to its end.
+    pub async fn run(mut self, definition: &Definition, input: Value) -> Outcome {
+        self.context["Execution"]["Input"] = input.clone();
+        let root = &definition.root;
+        if let Some(seconds) = root["TimeoutSeconds"].as_u64() {
+            self.deadline = Some(self.clock + chrono::Duration::seconds(seconds as i64));
+        }
+        let role = self.context["Execution"]["RoleArn"].clone();
+        self.record(
+            "ExecutionStarted",
+            json!({"executionStartedEventDetails": {"input": input.to_string(), "roleArn": role}}),
+        );
+        let start = self.clock;
+        let result = self.run_machine(root, input).await;
+        let (status, output, error, cause) = match result {
+            Ok(output) => {
+                self.record(
+                    "ExecutionSucceeded",
+                    json!({"executionSucceededEventDetails": {"output": output.to_string()}}),
+                );
+                (Status::Succeeded, Some(output), None, None)
+            }
+            Err(failure) => {
+                let timed_out = failure.error.error == names::TIMEOUT && self.past_deadline();
+                let (kind, key) = if timed_out {
+                    ("ExecutionTimedOut", "executionTimedOutEventDetails")
+                } else {
+                    ("ExecutionFailed", "executionFailedEventDetails")
+                };
+                let details = json!({ key: {"error": failure.error.error, "cause": failure.error.cause} });
+                self.record(kind, details);
+                let status = if timed_out { Status::TimedOut } else { Status::Failed };
+                (status, None, Some(failure.error.error), Some(failure.error.cause))
+            }
+        };
+        Outcome {
+            status,
+            output,
+            error,
+            cause,
+            history: self.history,
+            virtual_duration: (self.clock - start).to_std().unwrap_or_default(),
+            wall_duration: self.wall_start.elapsed(),
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| self.clock >= d)
+    }
+
+    fn check_deadline(&self) -> Result<(), Failure> {
+        if self.past_deadline() {
+            return Err(StatesError::new(names::TIMEOUT, "the execution ran past its TimeoutSeconds").into());
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, kind: &str, details: Value) {
+        let id = self.history.len() as u64 + 1;
+        let event = HistoryEvent {
+            id,
+            previous_event_id: id - 1,
+            timestamp: time(self.clock),
+            kind: kind.to_owned(),
+            details: match details {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+            wall_ms: self.wall_start.elapsed().as_millis(),
+        };
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&TraceEvent::History(event.clone()));
+        }
+        self.history.push(event);
+    }
+
+    fn note(&mut self, text: String) {
+        let note =
+            TraceEvent::Note { timestamp: time(self.clock), wall_ms: self.wall_start.elapsed().as_millis(), text };
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&note);
+        }
+    }
+
+    /// Runs the states of a machine (top level, branch or Map processor) from `StartAt` to an end.
+    fn run_machine<'a>(
+        &'a mut self,
+        machine: &'a Value,
+        input: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, Failure>> + 'a>> {
+        Box::pin(async move {
+            let mut current = machine["StartAt"].as_str().unwrap_or_default().to_owned();
+            let mut data = input;
+            loop {
+                self.check_deadline()?;
+                let state = &machine["States"][&current];
+                match self.run_state(&current, state, data).await? {
+                    Step::Next(next, output) => {
+                        current = next;
+                        data = output;
+                    }
+                    Step::End(output) => return Ok(output),
+                }
+            }
+        })
+    }
+
+    async fn run_state(&mut self, name: &str, state: &Value, input: Value) -> Result<Step, Failure> {
+        let state_type = state["Type"].as_str().unwrap_or_default();
+        self.context["State"] = json!({"Name": name, "EnteredTime": time(self.clock), "RetryCount": 0});
+        let entered = format!("{}StateEntered", type_prefix(state_type));
+        self.record(&entered, json!({"stateEnteredEventDetails": {"name": name, "input": input.to_string()}}));
+
+        let outcome = match state_type {
+            "Pass" => self.pass(state, input).await,
+            "Task" | "Parallel" | "Map" => self.with_retry_and_catch(name, state, input).await,
+            "Choice" => self.choice(name, state, input),
+            "Wait" => self.wait(state, input),
+            "Succeed" => self.succeed(state, input).map(Step::End),
+            "Fail" => return Err(self.fail(state, input).into()),
+            other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
+        }?;
+        if state_type != "Fail" {
+            let output = match &outcome {
+                Step::Next(_, output) | Step::End(output) => output,
+            };
+            let exited = format!("{}StateExited", type_prefix(state_type));
+            self.record(&exited, json!({"stateExitedEventDetails": {"name": name, "output": output.to_string()}}));
+        }
+        Ok(outcome)
+    }
+
+    fn transition(state: &Value, output: Value) -> Step {
+        match state["Next"].as_str() {
+            Some(next) => Step::Next(next.to_owned(), output),
+            None => Step::End(output),
+        }
+    }
+
+    async fn pass(&mut self, state: &Value, raw: Value) -> Result<Step, Failure> {
+        let effective = self.effective_input(state, &raw)?;
+        let result = match state.get("Result") {
+            Some(result) => result.clone(),
+            None => effective,
+        };
+        let output = self.finish(state, raw, result)?;
+        Ok(Self::transition(state, output))
+    }
+
+    fn choice(&mut self, name: &str, state: &Value, raw: Value) -> Result<Step, Failure> {
+        let input = input_path(state, &raw, &self.context)?;
+        let next = match choice::choose(state, &input, &self.context)? {
+            Some(next) => next,
+            None => match state["Default"].as_str() {
+                Some(default) => default.to_owned(),
+                None => {
+                    return Err(StatesError::new(
+                        names::NO_CHOICE_MATCHED,
+                        format!("no Choice rule of {name:?} matched and it has no Default"),
+                    )
+                    .into());
+                }
+            },
+        };
+        let output = output_path(state, input, &self.context)?;
+        Ok(Step::Next(next, output))
+    }
+
+    fn wait(&mut self, state: &Value, raw: Value) -> Result<Step, Failure> {
+        let input = input_path(state, &raw, &self.context)?;
+        let until = if let Some(seconds) = state.get("Seconds") {
+            let seconds = seconds.as_u64().ok_or_else(|| StatesError::runtime("Seconds must be a whole number"))?;
+            self.clock + chrono::Duration::seconds(seconds as i64)
+        } else if let Some(path) = state["SecondsPath"].as_str() {
+            let value = paths::read(path, &input, &self.context).map_err(runtime)?;
+            let seconds = value.as_u64().ok_or_else(|| {
+                StatesError::runtime(format!("SecondsPath {path} must name a whole number of seconds, found {value}"))
+            })?;
+            self.clock + chrono::Duration::seconds(seconds as i64)
+        } else {
+            let text = match (state["Timestamp"].as_str(), state["TimestampPath"].as_str()) {
+                (Some(text), _) => Value::String(text.to_owned()),
+                (None, Some(path)) => paths::read(path, &input, &self.context).map_err(runtime)?,
+                (None, None) => return Err(StatesError::runtime("a Wait needs a duration").into()),
+            };
+            let parsed = text.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            let Some(until) = parsed else {
+                return Err(StatesError::runtime(format!("{text} is not an RFC 3339 timestamp")).into());
+            };
+            until.with_timezone(&Utc).max(self.clock)
+        };
+        let waited = until - self.clock;
+        self.note(format!("waiting {}s of virtual time", waited.num_milliseconds() as f64 / 1000.0));
+        match self.deadline {
+            Some(deadline) if until > deadline => {
+                self.clock = deadline;
+                self.check_deadline()?;
+            }
+            _ => self.clock = until,
+        }
+        let output = output_path(state, input, &self.context)?;
+        Ok(Self::transition(state, output))
+    }
+
+    fn succeed(&mut self, state: &Value, raw: Value) -> Result<Value, Failure> {
+        let input = input_path(state, &raw, &self.context)?;
+        Ok(output_path(state, input, &self.context)?)
+    }
+
+    fn fail(&mut self, state: &Value, raw: Value) -> StatesError {
+        let pick = |literal: &str, path: &str| -> Result<Option<String>, StatesError> {
+            if let Some(text) = state[literal].as_str() {
+                return Ok(Some(text.to_owned()));
+            }
+            let Some(expression) = state[path].as_str() else { return Ok(None) };
+            let value = payload::resolve(expression, &raw, &self.context).map_err(|e| StatesError::runtime(e.cause))?;
+            match value {
+                Value::String(text) => Ok(Some(text)),
+                other => Err(StatesError::runtime(format!("{path} must name a string, found {other}"))),
+            }
+        };
+        let error = match pick("Error", "ErrorPath") {
+            Ok(error) => error.unwrap_or_default(),
+            Err(e) => return e,
+        };
+        let cause = match pick("Cause", "CausePath") {
+            Ok(cause) => cause.unwrap_or_default(),
+            Err(e) => return e,
+        };
+        StatesError::new(error, cause)
+    }
+
+    /// Task, Parallel and Map: the work, retried and caught as the state says.
+    async fn with_retry_and_catch(&mut self, name: &str, state: &Value, raw: Value) -> Result<Step, Failure> {
+        let retriers = state["Retry"].as_array().cloned().unwrap_or_default();
+        let mut attempts = vec![0u32; retriers.len()];
+        let mut retry_count = 0u32;
+        loop {
+            self.context["State"]["RetryCount"] = json!(retry_count);
+            let attempt = self.attempt(name, state, &raw, retry_count).await;
+            let error = match attempt {
+                Ok(output) => return Ok(Self::transition(state, output)),
+                Err(failure) => failure.error,
+            };
+            if error.error == names::TIMEOUT && self.past_deadline() {
+                return Err(error.into());
+            }
+            let retrier = retriers.iter().enumerate().find(|(_, r)| matches_error(r, &error));
+            if let Some((index, retrier)) = retrier {
+                let max_attempts = retrier["MaxAttempts"].as_u64().unwrap_or(3) as u32;
+                if attempts[index] < max_attempts {
+                    let delay = self.retry_delay(retrier, attempts[index]);
+                    attempts[index] += 1;
+                    retry_count += 1;
+                    self.note(format!(
+                        "{name}: {} — retry {} of {max_attempts} in {:.3}s",
+                        error.error,
+                        attempts[index],
+                        delay.as_secs_f64()
+                    ));
+                    self.clock += chrono::Duration::from_std(delay).unwrap_or_default();
+                    self.check_deadline()?;
+                    continue;
+                }
+            }
+            let catcher = state["Catch"].as_array().into_iter().flatten().find(|c| matches_error(c, &error));
+            let Some(catcher) = catcher else { return Err(error.into()) };
+            let next = catcher["Next"].as_str().unwrap_or_default().to_owned();
+            self.note(format!("{name}: caught {} -> {next}", error.error));
+            let error_output = json!({"Error": error.error, "Cause": error.cause});
+            let output = match catcher.get("ResultPath") {
+                Some(Value::Null) => raw,
+                Some(Value::String(path)) => paths::write(raw, path, error_output).map_err(result_path)?,
+                _ => error_output,
+            };
+            return Ok(Step::Next(next, output));
+        }
+    }
+
+    fn retry_delay(&mut self, retrier: &Value, attempt: u32) -> Duration {
+        let interval = retrier["IntervalSeconds"].as_f64().unwrap_or(1.0);
+        let rate = retrier["BackoffRate"].as_f64().unwrap_or(2.0);
+        let mut seconds = interval * rate.powi(attempt as i32);
+        if let Some(max) = retrier["MaxDelaySeconds"].as_f64() {
+            seconds = seconds.min(max);
+        }
+        if retrier["JitterStrategy"].as_str() == Some("FULL") {
+            seconds = self.rng.random_range(0.0..=seconds);
+        }
+        Duration::from_secs_f64(seconds.max(0.0))
+    }
+
+    /// One attempt of a Task, Parallel or Map state, through its output processing.
+    async fn attempt(&mut self, name: &str, state: &Value, raw: &Value, retry_count: u32) -> Result<Value, Failure> {
+        let effective = self.effective_input(state, raw)?;
+        let result = match state["Type"].as_str() {
+            Some("Task") => self.task(name, state, effective, retry_count).await?,
+            Some("Parallel") => self.parallel(state, effective).await?,
+            _ => self.map(state, effective).await?,
+        };
+        let selected = match state.get("ResultSelector") {
+            Some(selector) => payload::render(selector, &result, &self.context)?,
+            None => result,
+        };
+        self.finish(state, raw.clone(), selected)
+    }
+
+    async fn task(&mut self, name: &str, state: &Value, input: Value, retry_count: u32) -> Result<Value, Failure> {
+        let resource = state["Resource"].as_str().unwrap_or_default().to_owned();
+        let lambda = resource.starts_with("arn:aws:lambda:");
+        let (resource_type, resource_name) = service_of(&resource);
+        let timeout = state["TimeoutSeconds"].as_u64();
+        if lambda {
+            let mut scheduled = json!({"resource": resource, "input": input.to_string()});
+            if let Some(seconds) = timeout {
+                scheduled["timeoutInSeconds"] = json!(seconds);
+            }
+            self.record("LambdaFunctionScheduled", json!({"lambdaFunctionScheduledEventDetails": scheduled}));
+            self.record("LambdaFunctionStarted", json!({}));
+        } else {
+            let details = json!({"resourceType": resource_type, "resource": resource_name, "region": "eu-west-1", "parameters": input.to_string()});
+            self.record("TaskScheduled", json!({"taskScheduledEventDetails": details}));
+            self.record(
+                "TaskStarted",
+                json!({"taskStartedEventDetails": {"resourceType": resource_type, "resource": resource_name}}),
+            );
+        }
+        let call = TaskCall {
+            state: name.to_owned(),
+            resource: resource.clone(),
+            input,
+            context: self.context.clone(),
+            retry_count,
+        };
+        let started = Instant::now();
+        let mut result = self.tasks.run(&call).await;
+        if let Some(seconds) = timeout
+            && result.is_ok()
+            && started.elapsed() > Duration::from_secs(seconds)
+        {
+            result = Err(StatesError::new(
+                names::TIMEOUT,
+                format!("the task ran longer than its TimeoutSeconds ({seconds})"),
+            ));
+        }
+        match result {
+            Ok(output) => {
+                if lambda {
+                    self.record(
+                        "LambdaFunctionSucceeded",
+                        json!({"lambdaFunctionSucceededEventDetails": {"output": output.to_string()}}),
+                    );
+                } else {
+                    let details =
+                        json!({"resourceType": resource_type, "resource": resource_name, "output": output.to_string()});
+                    self.record("TaskSucceeded", json!({"taskSucceededEventDetails": details}));
+                }
+                Ok(output)
+            }
+            Err(error) => {
+                let (kind, key) = match (lambda, error.error == names::TIMEOUT) {
+                    (true, true) => ("LambdaFunctionTimedOut", "lambdaFunctionTimedOutEventDetails"),
+                    (true, false) => ("LambdaFunctionFailed", "lambdaFunctionFailedEventDetails"),
+                    (false, true) => ("TaskTimedOut", "taskTimedOutEventDetails"),
+                    (false, false) => ("TaskFailed", "taskFailedEventDetails"),
+                };
+                let mut details = json!({"error": error.error, "cause": error.cause});
+                if !lambda {
+                    details["resourceType"] = json!(resource_type);
+                    details["resource"] = json!(resource_name);
+                }
+                self.record(kind, json!({ key: details }));
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn parallel(&mut self, state: &Value, input: Value) -> Result<Value, Failure> {
+        self.record("ParallelStateStarted", json!({}));
+        let start = self.clock;
+        let mut end = start;
+        let mut results = Vec::new();
+        let saved_state = self.context["State"].clone();
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            self.clock = start;
+            match self.run_machine(branch, input.clone()).await {
+                Ok(output) => results.push(output),
+                Err(failure) => {
+                    self.context["State"] = saved_state;
+                    self.record("ParallelStateFailed", json!({}));
+                    return Err(failure);
+                }
+            }
+            end = end.max(self.clock);
+        }
+        self.clock = end;
+        self.context["State"] = saved_state;
+        self.record("ParallelStateSucceeded", json!({}));
+        Ok(Value::Array(results))
+    }
+
+    async fn map(&mut self, state: &Value, input: Value) -> Result<Value, Failure> {
+        let items = match state["ItemsPath"].as_str() {
+            Some(path) => paths::read(path, &input, &self.context).map_err(runtime)?,
+            None => input.clone(),
+        };
+        let Value::Array(items) = items else {
+            return Err(
+                StatesError::runtime(format!("ItemsPath must select an array, found {}", paths::kind(&items))).into()
+            );
+        };
+        let processor = state.get("ItemProcessor").or_else(|| state.get("Iterator")).cloned().unwrap_or_default();
+        let selector = state.get("ItemSelector").or_else(|| state.get("Parameters")).cloned();
+        let concurrency = state["MaxConcurrency"].as_u64().filter(|n| *n > 0).map(|n| n as usize);
+        self.record("MapStateStarted", json!({"mapStateStartedEventDetails": {"length": items.len()}}));
+        let start = self.clock;
+        let mut finished: Vec<DateTime<Utc>> = Vec::new();
+        let mut results = Vec::with_capacity(items.len());
+        let saved_state = self.context["State"].clone();
+        for (index, item) in items.into_iter().enumerate() {
+            // An iteration starts when a slot is free: at once without a limit, else when the
+            // iteration `concurrency` places earlier has finished.
+            self.clock = match concurrency {
+                Some(limit) if index >= limit => finished.get(index - limit).copied().unwrap_or(start),
+                _ => start,
+            };
+            let name = state_name(&saved_state);
+            self.record(
+                "MapIterationStarted",
+                json!({"mapIterationStartedEventDetails": {"name": name, "index": index}}),
+            );
+            self.context["Map"] = json!({"Item": {"Index": index, "Value": item}});
+            let item_input = match &selector {
+                Some(template) => payload::render(template, &input, &self.context)?,
+                None => item,
+            };
+            let result = self.run_machine(&processor, item_input).await;
+            self.context["State"] = saved_state.clone();
+            match result {
+                Ok(output) => {
+                    self.record(
+                        "MapIterationSucceeded",
+                        json!({"mapIterationSucceededEventDetails": {"name": name, "index": index}}),
+                    );
+                    results.push(output);
+                }
+                Err(failure) => {
+                    self.record(
+                        "MapIterationFailed",
+                        json!({"mapIterationFailedEventDetails": {"name": name, "index": index}}),
+                    );
+                    self.record("MapStateFailed", json!({}));
+                    if let Value::Object(context) = &mut self.context {
+                        context.remove("Map");
+                    }
+                    return Err(failure);
+                }
+            }
+            finished.push(self.clock);
+        }
+        if let Value::Object(context) = &mut self.context {
+            context.remove("Map");
+        }
+        self.clock = finished.iter().copied().max().unwrap_or(start);
+        self.record("MapStateSucceeded", json!({}));
+        Ok(Value::Array(results))
+    }
+
+    /// `InputPath`, then `Parameters`.
+    fn effective_input(&self, state: &Value, raw: &Value) -> Result<Value, Failure> {
+        let input = input_path(state, raw, &self.context)?;
+        match state.get("Parameters") {
+            Some(template) => Ok(payload::render(template, &input, &self.context)?),
+            None => Ok(input),
+        }
+    }
+
+    /// `ResultPath`, then `OutputPath`.
+    fn finish(&self, state: &Value, raw: Value, result: Value) -> Result<Value, Failure> {
+        let combined = match state.get("ResultPath") {
+            Some(Value::Null) => raw,
+            Some(Value::String(path)) => paths::write(raw, path, result).map_err(result_path)?,
+            _ => result,
+        };
+        Ok(output_path(state, combined, &self.context)?)
+    }
+}
+
+enum Step {
+    Next(String, Value),
+    End(Value),
+}
+
+fn state_name(state_context: &Value) -> String {
+    state_context["Name"].as_str().unwrap_or_default().to_owned()
+}
+
+fn matches_error(rule: &Value, error: &StatesError) -> bool {
+    rule["ErrorEquals"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|name| error.is_matched_by(name))
+}
+
+fn input_path(state: &Value, raw: &Value, context: &Value) -> Result<Value, StatesError> {
+    match state.get("InputPath") {
+        Some(Value::Null) => Ok(json!({})),
+        Some(Value::String(path)) => paths::read(path, raw, context).map_err(runtime),
+        _ => Ok(raw.clone()),
+    }
+}
+
+fn output_path(state: &Value, combined: Value, context: &Value) -> Result<Value, StatesError> {
+    match state.get("OutputPath") {
+        Some(Value::Null) => Ok(json!({})),
+        Some(Value::String(path)) => paths::read(path, &combined, context).map_err(runtime),
+        _ => Ok(combined),
+    }
+}
+
+fn runtime(err: PathError) -> StatesError {
+    StatesError::runtime(err.to_string())
+}
+
+fn result_path(err: PathError) -> StatesError {
+    StatesError::result_path(err.to_string())
+}
+
+/// `arn:aws:states:::sns:publish` -> ("sns", "publish"); `arn:aws:states:::aws-sdk:ssmincidents:startIncident`
+/// -> ("aws-sdk:ssmincidents", "startIncident").
+fn service_of(resource: &str) -> (String, String) {
+    let Some(rest) = resource.strip_prefix("arn:aws:states:::") else {
+        return ("unknown".into(), resource.to_owned());
+    };
+    match rest.rsplit_once(':') {
+        Some((service, action)) => (service.to_owned(), action.split('.').next().unwrap_or(action).to_owned()),
+        None => (rest.to_owned(), rest.to_owned()),
+    }
+}
+
+fn type_prefix(state_type: &str) -> &str {
+    match state_type {
+        "Pass" | "Task" | "Choice" | "Wait" | "Succeed" | "Fail" | "Parallel" | "Map" => state_type,
+        _ => "Unknown",
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
