@@ -12,12 +12,14 @@ STACK       ?= first-response
 FN          ?= alarm-router
 EVENT       ?= events/alarm-router/metric-alarm.json
 MOTO_PORT   ?= 5055
+SLACK_PORT  ?= 4003
 # Release builds for Lambda keep their own target directory, apart from the debug builds of make test.
 LAMBDA_TARGET := $(CURDIR)/target/lambda-release
 
 export SAM_CLI_TELEMETRY := 0
 # Local runs only ever talk to the emulator, with fixed test credentials.
-LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=$${AWS_REGION:-eu-west-1}
+LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=$${AWS_REGION:-eu-west-1} \
+	SLACK_API_URL=http://127.0.0.1:$(SLACK_PORT)/api/
 
 .PHONY: help
 help: ## List the targets
@@ -47,8 +49,16 @@ emulator: setup ## Start the local AWS emulator (moto server on 127.0.0.1:$(MOTO
 emulator-stop: ## Stop the local AWS emulator
 	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh stop
 
+.PHONY: slack-emulator
+slack-emulator: setup ## Start the local Slack API emulator (emulate on port $(SLACK_PORT), seeded from tools/slack-emulator.yaml)
+	SLACK_PORT=$(SLACK_PORT) tools/slack-emulator.sh start
+
+.PHONY: slack-emulator-stop
+slack-emulator-stop: ## Stop the local Slack API emulator
+	SLACK_PORT=$(SLACK_PORT) tools/slack-emulator.sh stop
+
 .PHONY: invoke
-invoke: emulator ## Run FN on EVENT against the emulator: make invoke FN=alarm-router EVENT=events/alarm-router/metric-alarm.json
+invoke: emulator $(if $(filter slack-channel-creator,$(FN)),slack-emulator) ## Run FN on EVENT against the emulator: make invoke FN=alarm-router EVENT=events/alarm-router/metric-alarm.json
 	$(LOCAL_ENV) cargo run --quiet -p local-invoke -- $(FN) $(EVENT)
 
 .PHONY: fmt
@@ -75,7 +85,7 @@ $(VENV)/.deploy-tools: tools/requirements-deploy.txt $(VENV)/.installed
 deploy-tools: $(VENV)/.deploy-tools ## Install cargo-lambda and zig for release builds
 
 .PHONY: sam-build
-sam-build: setup deploy-tools ## Release-build the three functions for arm64 with sam build (slow: its own target dir)
+sam-build: setup deploy-tools ## Release-build the functions for arm64 with sam build (slow: its own target dir)
 	cd infra && PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) ../$(BIN)/sam build --template template.yaml
 
 .PHONY: deploy
@@ -88,6 +98,6 @@ deploy-fn: deploy-tools ## Build and deploy one function's code to a deployed st
 	PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda deploy --binary-name $(FN) $(STACK)-$(FN)
 
 .PHONY: clean
-clean: emulator-stop ## Remove build output and local state
+clean: emulator-stop slack-emulator-stop ## Remove build output and local state
 	cargo clean
 	rm -rf .local infra/.aws-sam

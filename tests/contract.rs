@@ -22,6 +22,7 @@ fn emitted_by(resource: &str) -> Option<Vec<&'static str>> {
     match resource {
         "${FailureCounterFunctionArn}" => Some(failure_counter::CounterError::names()),
         "${RestartAndVerifyFunctionArn}" => Some(restart_and_verify::RestartError::names()),
+        "${SlackChannelCreatorFunctionArn}" => Some(slack_channel_creator::WarRoomError::names()),
         _ => None,
     }
 }
@@ -123,7 +124,12 @@ fn every_function_in_the_template_builds_a_workspace_binary_with_sample_events()
     }
     assert_eq!(
         binaries,
-        BTreeSet::from(["alarm-router".to_owned(), "failure-counter".to_owned(), "restart-and-verify".to_owned()])
+        BTreeSet::from([
+            "alarm-router".to_owned(),
+            "failure-counter".to_owned(),
+            "restart-and-verify".to_owned(),
+            "slack-channel-creator".to_owned(),
+        ])
     );
 }
 

@@ -396,7 +396,7 @@ async fn publish(
         .topic_arn(&config.topic_arn)
         .subject(shared::incident::sns_subject(&format!("[{label}] {}", alarm.name)))
         .message(message_body(alarm, route, key, label, problem))
-        .message_attributes("severity", attribute(severity_name(route))?)
+        .message_attributes("severity", attribute(route.severity.as_str())?)
         .message_attributes("alarmState", attribute(alarm.state.as_str())?)
         .message_attributes("route", attribute(&route.name)?)
         .send()
@@ -406,15 +406,6 @@ async fn publish(
             if is_transient(&e) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
         })?;
     Ok(out.message_id().unwrap_or_default().to_owned())
-}
-
-fn severity_name(route: &Route) -> &'static str {
-    match route.severity {
-        shared::Severity::Critical => "critical",
-        shared::Severity::High => "high",
-        shared::Severity::Medium => "medium",
-        shared::Severity::Low => "low",
-    }
 }
 
 /// The notification a human reads: what fired, why, where, and where to look next.
@@ -438,7 +429,7 @@ pub fn message_body(alarm: &Alarm, route: &Route, key: &IncidentKey, label: &str
         _ => alarm.alarm_rule.as_ref().map(|r| format!(" (rule: {r})")).unwrap_or_default(),
     };
     lines.push(format!("Kind: {:?}{metric}", alarm.kind));
-    lines.push(format!("Route: {} ({:?}, severity {})", route.name, route.action, severity_name(route)));
+    lines.push(format!("Route: {} ({:?}, severity {})", route.name, route.action, route.severity.as_str()));
     lines.push(format!("Console: {}", alarm.console_url()));
     lines.push(format!("Runbook: {}", route.runbook_url.as_deref().unwrap_or("none configured for this route")));
     lines.push(format!("Incident key: {key}"));

@@ -1,5 +1,3 @@
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use restart_and_verify::{Polling, handle};
 use serde_json::Value;
@@ -10,11 +8,7 @@ async fn main() -> Result<(), Error> {
     let polling = Polling::default();
     let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
     run(service_fn(|event: LambdaEvent<Value>| {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-        let time_left = Duration::from_millis(
-            u64::try_from(u128::from(event.context.deadline).saturating_sub(now_ms)).unwrap_or(0),
-        );
-        handle(&ssm, &polling, event.payload, Some(time_left))
+        handle(&ssm, &polling, event.payload, Some(shared::time_left(event.context.deadline)))
     }))
     .await
 }

@@ -22,3 +22,13 @@ pub fn required_env(name: &str) -> Result<String, String> {
 pub fn optional_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// What is left of a Lambda invocation whose deadline is `deadline_ms` (milliseconds since the
+/// Unix epoch, as `lambda_runtime::Context::deadline` gives it); zero once it has passed.
+pub fn time_left(deadline_ms: u64) -> std::time::Duration {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default();
+    std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}

@@ -25,6 +25,11 @@ static ROUTE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(ROUTE_NAME_PATT
 static INSTANCE_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new("^(i|mi)-[0-9a-f]{8,17}$").expect("valid pattern"));
 static TAG_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$").expect("valid pattern"));
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[^@\s<>,;]{1,64}@[^@\s<>,;]+\.[^@\s<>,;]+$").expect("valid pattern"));
+
+/// At most this many responders are invited to a route's war room.
+pub const MAX_RESPONDERS: usize = 50;
 
 /// Upper bound on how long one restart may take to verify; the Lambda timeout leaves room above it.
 pub const MAX_REMEDIATION_TIMEOUT_SECONDS: u64 = 600;
@@ -60,6 +65,16 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The name as written in the routing rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+        }
+    }
+
     /// Incident Manager impact: 1 (critical) to 4 (low).
     pub fn impact(self) -> i32 {
         match self {
@@ -276,6 +291,9 @@ pub struct Rule {
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook_url: Option<String>,
+    /// E-mail addresses of the people invited to the war room when the route escalates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responders: Vec<String>,
 }
 
 /// The fallback when no rule matches.
@@ -322,6 +340,9 @@ pub struct Route {
     pub runbook_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<Remediation>,
+    /// E-mail addresses of the people invited to the war room when the route escalates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responders: Vec<String>,
 }
 
 /// The name of the route taken when no rule matches.
@@ -359,6 +380,7 @@ impl Routes {
                 (_, Some(_)) => return Err(fail("only action remediate takes a remediation".into())),
                 (_, None) => {}
             }
+            validate_responders(&rule.responders).map_err(fail)?;
             let regex = match &rule.conditions.alarm_name {
                 Some(NameMatch::Regex(pattern)) => Some(
                     regex::RegexBuilder::new(pattern)
@@ -401,6 +423,7 @@ impl Routes {
                 impact: rule.severity.impact(),
                 runbook_url: rule.runbook_url.clone(),
                 remediation: rule.remediation.clone(),
+                responders: rule.responders.clone(),
             })
             .unwrap_or_else(|| Route {
                 name: DEFAULT_ROUTE_NAME.to_owned(),
@@ -409,6 +432,7 @@ impl Routes {
                 impact: self.default.severity.impact(),
                 runbook_url: self.default.runbook_url.clone(),
                 remediation: None,
+                responders: Vec::new(),
             })
     }
 
@@ -419,6 +443,21 @@ impl Routes {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+}
+
+/// Responders are e-mail addresses (the war room looks them up in Slack), each listed once.
+fn validate_responders(responders: &[String]) -> Result<(), String> {
+    if responders.len() > MAX_RESPONDERS {
+        return Err(format!("responders lists more than {MAX_RESPONDERS} addresses"));
+    }
+    if let Some(bad) = responders.iter().find(|r| !EMAIL.is_match(r)) {
+        return Err(format!("responder {bad:?} is not an e-mail address"));
+    }
+    let unique: std::collections::BTreeSet<String> = responders.iter().map(|r| r.to_lowercase()).collect();
+    if unique.len() != responders.len() {
+        return Err("responders lists an address twice".into());
+    }
+    Ok(())
 }
 
 fn matches(conditions: &Match, regex: Option<&Regex>, alarm: &Alarm) -> bool {
@@ -524,6 +563,27 @@ default:
             );
             let err = Routes::from_yaml(&yaml).expect_err(service);
             assert!(err.0.contains("does not match"), "{service:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn responders_are_carried_into_the_route() {
+        let yaml = "rules:\n  - name: web\n    action: notify\n    responders: [alice@example.com, bob@example.com]\n";
+        let route = Routes::from_yaml(yaml).expect("valid rules").route(&alarm("web-nginx-down"));
+        assert_eq!(route.responders, ["alice@example.com", "bob@example.com"]);
+        let json =
+            serde_json::to_value(Routes::from_yaml("rules: []").expect("rules").route(&alarm("x"))).expect("json");
+        assert!(json.get("responders").is_none(), "an empty list is not serialized: {json}");
+    }
+
+    #[test]
+    fn responders_must_be_e_mail_addresses() {
+        for responders in
+            ["[alice]", "['<alice@example.com>']", "['a@b@example.com']", "[a@example.com, A@example.com]"]
+        {
+            let yaml = format!("rules:\n  - name: web\n    action: notify\n    responders: {responders}\n");
+            let err = Routes::from_yaml(&yaml).expect_err(responders);
+            assert!(err.0.contains("rule \"web\""), "{responders}: {err}");
         }
     }
 

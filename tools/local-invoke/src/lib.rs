@@ -1,8 +1,9 @@
 //! Local invocation: the deployed handlers, run in-process against a local AWS emulator.
 //!
 //! `make invoke` and the end-to-end tests use this to drive the real handler code and real SDK
-//! clients, pointed at the emulator (moto server) instead of AWS. Credentials are always fixed test
-//! values, so a local run can never act on a real account.
+//! clients, pointed at the emulator (moto server) instead of AWS, and the war room at the Slack
+//! emulator (`emulate`) instead of Slack. Credentials are always fixed test values, so a local run
+//! can never act on a real account or workspace.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -22,6 +23,12 @@ pub const ACCOUNT: &str = "123456789012";
 /// Names of the resources a local run works with.
 pub const STATE_MACHINE_NAME: &str = "first-response";
 pub const TOPIC_NAME: &str = "first-response-alerts";
+/// Where `make slack-emulator` serves the Slack Web API.
+pub const DEFAULT_SLACK_API_URL: &str = "http://127.0.0.1:4003/api/";
+/// The bot token the Slack emulator's seed (`tools/slack-emulator.yaml`) accepts.
+pub const LOCAL_SLACK_TOKEN: &str = "xoxb-first-response-local";
+/// The webhook secret the sample PagerDuty webhooks are signed with.
+pub const WEBHOOK_SECRET_FILE: &str = "events/slack-channel-creator/webhook-secret.txt";
 
 /// The functions that can be invoked locally, by their kebab-case (binary) names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,16 +36,19 @@ pub enum Function {
     AlarmRouter,
     FailureCounter,
     RestartAndVerify,
+    SlackChannelCreator,
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Self::AlarmRouter, Self::FailureCounter, Self::RestartAndVerify];
+    pub const ALL: [Function; 4] =
+        [Self::AlarmRouter, Self::FailureCounter, Self::RestartAndVerify, Self::SlackChannelCreator];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::AlarmRouter => "alarm-router",
             Self::FailureCounter => "failure-counter",
             Self::RestartAndVerify => "restart-and-verify",
+            Self::SlackChannelCreator => "slack-channel-creator",
         }
     }
 }
@@ -79,6 +89,7 @@ pub fn local_substitutions(region: &str, topic_arn: &str) -> Vec<(String, String
     vec![
         ("FailureCounterFunctionArn".into(), function("failure-counter")),
         ("RestartAndVerifyFunctionArn".into(), function("restart-and-verify")),
+        ("SlackChannelCreatorFunctionArn".into(), function("slack-channel-creator")),
         ("AlertTopicArn".into(), topic_arn.to_owned()),
         ("ResponsePlanArn".into(), "none".into()),
     ]
@@ -89,6 +100,13 @@ pub fn local_substitutions(region: &str, topic_arn: &str) -> Vec<(String, String
 pub struct Emulator {
     pub topic_arn: String,
     pub state_machine_arn: String,
+    /// The Slack Web API the war room talks to: `SLACK_API_URL`, else `make slack-emulator`'s.
+    pub slack_api_url: String,
+}
+
+/// The Slack API local runs use unless told otherwise: never slack.com.
+pub fn local_slack_api_url() -> String {
+    shared::optional_env("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_owned())
 }
 
 impl Emulator {
@@ -102,7 +120,8 @@ impl Emulator {
         let sfn = aws_sdk_sfn::Client::new(config);
         let machines = sfn.list_state_machines().send().await.map_err(|e| emulator_error("ListStateMachines", &e))?;
         if let Some(found) = machines.state_machines().iter().find(|m| m.name() == STATE_MACHINE_NAME) {
-            return Ok(Self { topic_arn, state_machine_arn: found.state_machine_arn().to_owned() });
+            let state_machine_arn = found.state_machine_arn().to_owned();
+            return Ok(Self { topic_arn, state_machine_arn, slack_api_url: local_slack_api_url() });
         }
         let path = repo_root().join("statemachines/first-response.asl.json");
         let mut definition = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -117,7 +136,8 @@ impl Emulator {
             .send()
             .await
             .map_err(|e| emulator_error("CreateStateMachine", &e))?;
-        Ok(Self { topic_arn, state_machine_arn: created.state_machine_arn().to_owned() })
+        let state_machine_arn = created.state_machine_arn().to_owned();
+        Ok(Self { topic_arn, state_machine_arn, slack_api_url: local_slack_api_url() })
     }
 }
 
@@ -126,6 +146,33 @@ fn emulator_error(operation: &str, err: &(dyn std::error::Error + 'static)) -> S
         "{operation} against the local emulator failed (is it running? `make emulator` starts it): {}",
         shared::aws::describe(err)
     )
+}
+
+/// The local run's secrets: `SLACK_BOT_TOKEN` and `WEBHOOK_SECRETS` stand in for the SSM
+/// parameters the deployed function reads; by default, the Slack emulator's token and the secret
+/// the sample webhooks are signed with.
+pub fn local_secrets() -> Result<slack_channel_creator::secrets::Secrets, String> {
+    let webhook_secrets = match shared::optional_env("WEBHOOK_SECRETS") {
+        Some(list) => list,
+        None => {
+            let path = repo_root().join(WEBHOOK_SECRET_FILE);
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    Ok(slack_channel_creator::secrets::Secrets {
+        slack_token: shared::optional_env("SLACK_BOT_TOKEN").unwrap_or_else(|| LOCAL_SLACK_TOKEN.to_owned()),
+        webhook_secrets: slack_channel_creator::secrets::parse_webhook_secrets(&webhook_secrets),
+        pagerduty_token: None,
+    })
+}
+
+/// The war room against the Slack API at `slack_api_url` (an emulator). Local runs never reach
+/// Slack or PagerDuty: there is no PagerDuty API key, and the Slack URL is the emulator's.
+pub fn local_war_room(slack_api_url: &str) -> Result<slack_channel_creator::WarRoom, Diagnostic> {
+    let config_error = |message: String| Diagnostic { error_type: "ConfigError".into(), error_message: message };
+    let mut config = slack_channel_creator::WarRoomConfig::from_env()?;
+    config.slack_api_url = slack_api_url.to_owned();
+    Ok(slack_channel_creator::WarRoom::new(config, local_secrets().map_err(config_error)?)?)
 }
 
 /// Runs one function's handler on `payload`, as Lambda would, against the emulator.
@@ -162,6 +209,10 @@ pub async fn invoke(
             let report =
                 restart_and_verify::handle(&ssm, &restart_and_verify::Polling::default(), payload, None).await?;
             json(serde_json::to_value(report))
+        }
+        Function::SlackChannelCreator => {
+            let reply = slack_channel_creator::handle(&local_war_room(&emulator.slack_api_url)?, payload, None).await?;
+            json(serde_json::to_value(reply))
         }
     }
 }

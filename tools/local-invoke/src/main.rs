@@ -12,7 +12,8 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [function, event_file] = args.as_slice() else {
         eprintln!(
-            "usage: local-invoke FUNCTION EVENT_FILE   (FUNCTION: alarm-router | failure-counter | restart-and-verify)"
+            "usage: local-invoke FUNCTION EVENT_FILE   \
+             (FUNCTION: alarm-router | failure-counter | restart-and-verify | slack-channel-creator)"
         );
         return ExitCode::from(2);
     };

@@ -1,0 +1,326 @@
+//! PagerDuty webhooks v3: signature verification, the incident events the war room acts on, and
+//! the optional REST API lookup of assignees' e-mail addresses.
+//!
+//! PagerDuty signs the raw body with HMAC-SHA256 under the subscription's secret and sends
+//! `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` (several during a secret rotation).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+/// The header carrying the signatures.
+pub const SIGNATURE_HEADER: &str = "x-pagerduty-signature";
+/// The header naming one delivery; PagerDuty sends it again when it retries.
+pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
+/// Where the PagerDuty REST API is, unless `PAGERDUTY_API_URL` says otherwise.
+pub const DEFAULT_API_URL: &str = "https://api.pagerduty.com/";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The signature PagerDuty sends for `body` under `secret`: `v1=<hex>`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    match <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(body);
+            format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+        }
+        // HMAC takes keys of any length; were it ever to refuse one, an empty signature verifies nothing.
+        Err(_) => String::new(),
+    }
+}
+
+/// True when any `v1=` signature in `header` is the HMAC of `body` under any of `secrets`.
+/// Each comparison is constant-time; anything malformed simply does not match.
+pub fn verify(header: &str, body: &[u8], secrets: &[String]) -> bool {
+    let signatures: Vec<Vec<u8>> = header
+        .split(',')
+        .filter_map(|part| part.trim().strip_prefix("v1="))
+        .filter_map(|hex_digest| hex::decode(hex_digest).ok())
+        .collect();
+    secrets.iter().filter(|secret| !secret.is_empty()).any(|secret| {
+        signatures.iter().any(|signature| {
+            let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes()) else { return false };
+            mac.update(body);
+            mac.verify_slice(signature).is_ok()
+        })
+    })
+}
+
+/// A webhook's body: one event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookPayload {
+    pub event: WebhookEvent,
+}
+
+/// One outbound event. `data` depends on `event_type`; [`WebhookEvent::incident_event`] reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookEvent {
+    pub id: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub resource_type: String,
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub agent: Option<Reference>,
+    #[serde(default)]
+    data: Value,
+}
+
+/// A reference to another PagerDuty object (user, service, priority, incident).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Reference {
+    pub id: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// An incident as webhooks describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    #[serde(default)]
+    pub number: Option<u64>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub service: Option<Reference>,
+    #[serde(default)]
+    pub assignees: Vec<Reference>,
+    #[serde(default)]
+    pub priority: Option<Reference>,
+    #[serde(default)]
+    pub urgency: Option<String>,
+    #[serde(default)]
+    pub conference_bridge: Option<ConferenceBridge>,
+    #[serde(default)]
+    pub resolve_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ConferenceBridge {
+    #[serde(default)]
+    pub conference_number: Option<String>,
+    #[serde(default)]
+    pub conference_url: Option<String>,
+}
+
+/// A note added to an incident (`incident.annotated`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IncidentNote {
+    pub incident: Reference,
+    #[serde(default)]
+    pub content: String,
+}
+
+/// What changed, for the events that update an open room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Acknowledged,
+    Escalated,
+    PriorityUpdated,
+    Reassigned,
+}
+
+impl Change {
+    /// The past tense a responder reads.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Acknowledged => "acknowledged",
+            Self::Escalated => "escalated",
+            Self::PriorityUpdated => "re-prioritised",
+            Self::Reassigned => "reassigned",
+        }
+    }
+}
+
+/// The incident events the war room acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentEvent {
+    Triggered(Incident),
+    Changed(Change, Incident),
+    Annotated(IncidentNote),
+    Resolved(Incident),
+    Reopened(Incident),
+}
+
+impl IncidentEvent {
+    /// The incident's PagerDuty id.
+    pub fn incident_id(&self) -> &str {
+        match self {
+            Self::Triggered(i) | Self::Changed(_, i) | Self::Resolved(i) | Self::Reopened(i) => &i.id,
+            Self::Annotated(note) => &note.incident.id,
+        }
+    }
+}
+
+impl WebhookEvent {
+    /// The event as the war room understands it; `Ok(None)` for event types it ignores.
+    pub fn incident_event(&self) -> Result<Option<IncidentEvent>, String> {
+        let incident = || {
+            serde_json::from_value::<Incident>(self.data.clone())
+                .map_err(|e| format!("{} data is not an incident: {e}", self.event_type))
+        };
+        Ok(Some(match self.event_type.as_str() {
+            "incident.triggered" => IncidentEvent::Triggered(incident()?),
+            "incident.acknowledged" => IncidentEvent::Changed(Change::Acknowledged, incident()?),
+            "incident.escalated" => IncidentEvent::Changed(Change::Escalated, incident()?),
+            "incident.priority_updated" => IncidentEvent::Changed(Change::PriorityUpdated, incident()?),
+            "incident.reassigned" => IncidentEvent::Changed(Change::Reassigned, incident()?),
+            "incident.resolved" => IncidentEvent::Resolved(incident()?),
+            "incident.reopened" => IncidentEvent::Reopened(incident()?),
+            "incident.annotated" => IncidentEvent::Annotated(
+                serde_json::from_value(self.data.clone())
+                    .map_err(|e| format!("incident.annotated data is not a note: {e}"))?,
+            ),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// Looks up PagerDuty users' e-mail addresses over the REST API (webhooks carry only references).
+#[derive(Clone)]
+pub struct Directory {
+    http: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory").field("base_url", &self.base_url).field("token", &"<redacted>").finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct UserEnvelope {
+    user: User,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+impl Directory {
+    /// A directory on the REST API at `base_url` (ending in `/`) with a read-only API key.
+    pub fn new(http: reqwest::Client, base_url: &str, token: String) -> Self {
+        let base_url = if base_url.ends_with('/') { base_url.to_owned() } else { format!("{base_url}/") };
+        Self { http, base_url, token }
+    }
+
+    /// The user's e-mail address; `None` (and a log line) when PagerDuty cannot tell. Best effort:
+    /// a missing invitation must never cost the war room.
+    pub async fn email(&self, user: &Reference) -> Option<String> {
+        if user.id.is_empty() || !user.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            tracing::warn!(user = %user.id, "not a PagerDuty user id");
+            return None;
+        }
+        let answer = self
+            .http
+            .get(format!("{}users/{}", self.base_url, user.id))
+            .header("Authorization", format!("Token token={}", self.token))
+            .header("Accept", "application/json")
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await;
+        let found = match answer {
+            Ok(response) if response.status().is_success() => response.json::<UserEnvelope>().await.ok(),
+            Ok(response) => {
+                tracing::warn!(user = %user.id, status = %response.status(), "PagerDuty user lookup refused");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(user = %user.id, error = %err, "PagerDuty user lookup failed");
+                None
+            }
+        };
+        found.and_then(|envelope| envelope.user.email).filter(|email| email.contains('@'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec-test";
+    const BODY: &[u8] = br#"{"event":{"id":"01","event_type":"incident.triggered"}}"#;
+
+    fn secrets(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_valid_signature_is_accepted() {
+        assert!(verify(&sign(SECRET, BODY), BODY, &secrets(&[SECRET])));
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_hex_of_the_raw_body() {
+        // Computed independently: printf hello | openssl dgst -sha256 -hmac whsec-test
+        assert_eq!(sign(SECRET, b"hello"), "v1=32e4008afde3e51a2be33a3a612683879bc5b9ada39002baba51a91034de8962");
+    }
+
+    #[test]
+    fn any_of_several_signatures_may_match_during_a_rotation() {
+        let header = format!("v1={},{}", "ab".repeat(32), sign(SECRET, BODY));
+        assert!(verify(&header, BODY, &secrets(&[SECRET])));
+        let header = format!("{}, v1=00", sign("old-secret", BODY));
+        assert!(verify(&header, BODY, &secrets(&["new-secret", "old-secret"])), "either configured secret may sign");
+    }
+
+    #[test]
+    fn a_tampered_body_is_refused() {
+        let header = sign(SECRET, BODY);
+        let tampered = br#"{"event":{"id":"01","event_type":"incident.resolved"}}"#;
+        assert!(!verify(&header, tampered, &secrets(&[SECRET])));
+    }
+
+    #[test]
+    fn a_wrong_secret_is_refused() {
+        assert!(!verify(&sign("not-the-secret", BODY), BODY, &secrets(&[SECRET])));
+    }
+
+    #[test]
+    fn malformed_headers_and_empty_secrets_never_match() {
+        let valid = sign(SECRET, BODY);
+        let hex_only = valid.trim_start_matches("v1=").to_owned();
+        for header in ["", "v1=", "v1=zz", "v0=00", hex_only.as_str(), "v2=abc"] {
+            assert!(!verify(header, BODY, &secrets(&[SECRET])), "{header:?}");
+        }
+        assert!(!verify(&sign("", BODY), BODY, &secrets(&[""])), "an empty secret is no secret");
+        assert!(!verify(&valid, BODY, &[]));
+    }
+
+    #[test]
+    fn incident_events_are_read_and_others_ignored() {
+        let event = |event_type: &str, data: Value| WebhookEvent {
+            id: "01".into(),
+            event_type: event_type.into(),
+            resource_type: "incident".into(),
+            occurred_at: None,
+            agent: None,
+            data,
+        };
+        let incident = serde_json::json!({"id": "PGR0VU2", "created_at": "2026-11-20T04:05:00Z", "title": "t"});
+        let read = event("incident.acknowledged", incident.clone()).incident_event().expect("valid");
+        assert!(matches!(read, Some(IncidentEvent::Changed(Change::Acknowledged, ref i)) if i.id == "PGR0VU2"));
+        let note = serde_json::json!({"incident": {"id": "PGR0VU2"}, "content": "looking at it"});
+        let read = event("incident.annotated", note).incident_event().expect("valid");
+        assert_eq!(read.map(|e| e.incident_id().to_owned()).as_deref(), Some("PGR0VU2"));
+        assert_eq!(event("service.updated", incident).incident_event(), Ok(None));
+        assert!(event("incident.resolved", serde_json::json!({"id": 1})).incident_event().is_err());
+    }
+}

@@ -1,0 +1,612 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::secrets::Secrets;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+
+const TOKEN: &str = "xoxb-test-token";
+const ROOM_ID: &str = "C0WARROOM";
+const ESCALATION_ROOM: &str = "inc-20261120-0d5c8a41-web-nginx-down";
+const PAGERDUTY_ROOM: &str = "inc-20261120-q2jq5rd8xk4l7m-storefront-checkout-5xx-rate-above-5-for-10-minutes";
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../../events/slack-channel-creator/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
+}
+
+fn sample_secret() -> String {
+    let path = format!("{}/../../events/slack-channel-creator/webhook-secret.txt", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).expect("secret file").trim().to_owned()
+}
+
+fn config(server: &MockServer) -> WarRoomConfig {
+    WarRoomConfig {
+        slack_api_url: format!("{}/api/", server.uri()),
+        pagerduty_api_url: format!("{}/pagerduty/", server.uri()),
+        retry: RetryPolicy {
+            max_attempts: 4,
+            first_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+            attempt_timeout: Duration::from_secs(5),
+        },
+        ..WarRoomConfig::default()
+    }
+}
+
+fn war_room_with(server: &MockServer, webhook_secrets: Vec<String>, pagerduty_token: Option<&str>) -> WarRoom {
+    let secrets =
+        Secrets { slack_token: TOKEN.into(), webhook_secrets, pagerduty_token: pagerduty_token.map(str::to_owned) };
+    WarRoom::new(config(server), secrets).expect("war room")
+}
+
+fn war_room(server: &MockServer) -> WarRoom {
+    war_room_with(server, vec![sample_secret()], None)
+}
+
+fn ok(extra: Value) -> ResponseTemplate {
+    let mut body = json!({"ok": true});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn refused(code: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": code}))
+}
+
+fn slack_method(name: &str) -> MockBuilder {
+    Mock::given(method("POST")).and(path(format!("/api/{name}")))
+}
+
+/// The form parameters of a Slack call.
+fn form(request: &Request) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(&request.body).into_owned().collect()
+}
+
+/// Every call of one Slack method, as form parameters, in order.
+async fn calls(server: &MockServer, name: &str) -> Vec<BTreeMap<String, String>> {
+    let wanted = format!("/api/{name}");
+    server.received_requests().await.unwrap_or_default().iter().filter(|r| r.url.path() == wanted).map(form).collect()
+}
+
+fn channel(name: &str, archived: bool) -> Value {
+    json!({"id": ROOM_ID, "name": name, "is_archived": archived, "is_member": true,
+           "topic": {"value": ""}, "purpose": {"value": ""}})
+}
+
+/// A workspace that answers every call the war room makes; tests mount what differs with priority 1.
+async fn workspace() -> MockServer {
+    let server = MockServer::start().await;
+    let mounts = [
+        ("auth.test", ok(json!({"url": "https://acme.slack.com/", "user_id": "U0BOT", "team_id": "T1"}))),
+        ("conversations.setTopic", ok(json!({}))),
+        ("conversations.setPurpose", ok(json!({}))),
+        ("conversations.unarchive", ok(json!({}))),
+        ("conversations.archive", ok(json!({}))),
+        ("conversations.invite", ok(json!({}))),
+        ("conversations.history", ok(json!({"messages": []}))),
+        (
+            "conversations.list",
+            ok(json!({"channels": [channel("general", false)], "response_metadata": {"next_cursor": ""}})),
+        ),
+        ("chat.postMessage", ok(json!({"channel": ROOM_ID, "ts": "1795147601.000100"}))),
+        ("pins.add", ok(json!({}))),
+        ("pins.list", ok(json!({"items": []}))),
+        ("bookmarks.list", ok(json!({"bookmarks": []}))),
+        ("bookmarks.add", ok(json!({"bookmark": {}}))),
+    ];
+    for (name, answer) in mounts {
+        slack_method(name).respond_with(answer).with_priority(5).mount(&server).await;
+    }
+    slack_method("conversations.create")
+        .respond_with(|request: &Request| {
+            let name = form(request).get("name").cloned().unwrap_or_default();
+            ok(json!({"channel": channel(&name, false)}))
+        })
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    slack_method("users.lookupByEmail")
+        .respond_with(|request: &Request| match form(request).get("email").map(String::as_str) {
+            Some("alice@example.com") => ok(json!({"user": {"id": "U0ALICE", "name": "alice"}})),
+            Some("bob@example.com") => ok(json!({"user": {"id": "U0BOB", "name": "bob"}})),
+            _ => refused("users_not_found"),
+        })
+        .with_priority(5)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn escalate(server: &MockServer) -> Result<Room, WarRoomError> {
+    match handle(&war_room(server), sample("escalation.json"), None).await? {
+        Reply::Room(room) => Ok(room),
+        Reply::Http(response) => panic!("an escalation answers a room, not {response:?}"),
+    }
+}
+
+/// The HTTP answer to a webhook sample, with its JSON body.
+async fn deliver(war_room: &WarRoom, name: &str) -> (i64, Value) {
+    match handle(war_room, sample(name), None).await.expect("a webhook always gets an HTTP answer") {
+        Reply::Http(response) => {
+            let body = serde_json::from_str(response.body.as_deref().unwrap_or("null")).expect("JSON body");
+            (response.status_code, body)
+        }
+        Reply::Room(room) => panic!("a webhook answers HTTP, not {room:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_escalation_opens_a_room_with_the_alarm_and_evidence_pinned() {
+    // GIVEN a workspace where alice and bob have accounts and carol has none
+    let server = workspace().await;
+    // WHEN the state machine escalates the sample first-response document
+    let room = escalate(&server).await.expect("room");
+    // THEN the room is created under its deterministic name, public by default
+    assert_eq!(
+        calls(&server, "conversations.create").await,
+        [BTreeMap::from([
+            ("is_private".to_owned(), "false".to_owned()),
+            ("name".to_owned(), ESCALATION_ROOM.to_owned()),
+        ])]
+    );
+    assert_eq!(room.name, ESCALATION_ROOM);
+    assert_eq!(room.url, format!("https://acme.slack.com/archives/{ROOM_ID}"));
+    assert!(room.created && room.summary_posted && !room.unarchived);
+    // AND the summary names the alarm and quotes the evidence, in Block Kit and in the fallback text
+    let posts = calls(&server, "chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    let post = &posts[0];
+    assert!(post["text"].starts_with("War room: web-nginx-down"), "{}", post["text"]);
+    assert!(post["text"].contains("i-0f1e2d3c4b5a69788: Failed, exit code 3, not active"), "{}", post["text"]);
+    assert!(post["blocks"].contains("bind() to 0.0.0.0:80 failed"), "{}", post["blocks"]);
+    assert!(!post["blocks"].contains("Evidence from `i-0a1b2c3d4e5f60718`"), "only the instances still down");
+    let metadata: Value = serde_json::from_str(&post["metadata"]).expect("metadata JSON");
+    assert_eq!(metadata["event_type"], "war_room_summary");
+    assert_eq!(metadata["event_payload"]["incident"], "web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10");
+    // AND it is pinned, the topic says who has it, and the links are bookmarked
+    assert_eq!(calls(&server, "pins.add").await[0]["timestamp"], "1795147601.000100");
+    let topic = &calls(&server, "conversations.setTopic").await[0]["topic"];
+    assert!(topic.starts_with("HIGH · escalated") && topic.contains("alice@example.com"), "{topic}");
+    let bookmarks: Vec<String> = calls(&server, "bookmarks.add").await.iter().map(|b| b["title"].clone()).collect();
+    assert_eq!(bookmarks, ["Alarm web-nginx-down", "Execution", "Runbook"]);
+    // AND the responders with an account are invited in one batch; carol is reported, not fatal
+    assert_eq!(calls(&server, "conversations.invite").await[0]["users"], "U0ALICE,U0BOB");
+    assert_eq!(room.invited, ["alice@example.com", "bob@example.com"]);
+    assert_eq!(room.not_invited, ["carol@example.com: users_not_found"]);
+}
+
+#[tokio::test]
+async fn an_escalation_without_a_restart_tells_why_and_links_the_incident_record() {
+    // GIVEN an execution that escalated on an open breaker and a caught error, with an Incident Manager record
+    let server = workspace().await;
+    let mut doc = sample("escalation.json");
+    doc["failures"] = json!({"count": 6, "threshold": 5, "windowSeconds": 300, "breakerOpen": true});
+    doc["remediation"] = json!({});
+    doc["error"] = json!({"Error": "TargetUnreachable",
+        "Cause": "{\"errorType\":\"TargetUnreachable\",\"errorMessage\":\"command c-1 could not reach i-0f1e2d3c4b5a69788\"}"});
+    doc["incident"] = json!({"incidentRecordArn": "arn:aws:ssm-incidents::123456789012:incident-record/web/0a1b"});
+    // WHEN the war room opens
+    handle(&war_room(&server), doc, None).await.expect("room");
+    // THEN the summary says nothing was restarted and why, and links the incident record
+    let text = calls(&server, "chat.postMessage").await[0]["text"].clone();
+    assert!(text.contains("Nothing: the circuit breaker is open (6 failed runs of route web-nginx"), "{text}");
+    assert!(
+        text.contains("It failed with TargetUnreachable: command c-1 could not reach i-0f1e2d3c4b5a69788"),
+        "{text}"
+    );
+    assert!(text.contains("Incident Manager record: arn:aws:ssm-incidents::123456789012:incident-record/web/0a1b"));
+    assert!(!text.contains("Restarted"), "{text}");
+    let bookmarks: Vec<String> = calls(&server, "bookmarks.add").await.iter().map(|b| b["title"].clone()).collect();
+    assert!(bookmarks.contains(&"Incident Manager".to_owned()), "{bookmarks:?}");
+}
+
+#[tokio::test]
+async fn name_taken_reuses_the_room_and_posts_no_second_summary() {
+    // GIVEN the room exists already, with its summary pinned
+    let server = workspace().await;
+    slack_method("conversations.create").respond_with(refused("name_taken")).with_priority(1).mount(&server).await;
+    slack_method("conversations.list")
+        .respond_with(ok(json!({"channels": [channel("general", false), channel(ESCALATION_ROOM, false)]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    slack_method("pins.list")
+        .respond_with(ok(json!({"items": [{"type": "message", "message": {
+            "ts": "1795147601.000100", "user": "U0BOT", "text": "War room: web-nginx-down",
+            "metadata": {"event_type": "war_room_summary", "event_payload": {}}}}]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // WHEN the escalation is delivered again
+    let room = escalate(&server).await.expect("room");
+    // THEN the existing room is reused: no copy, no second summary, nothing unarchived
+    assert_eq!((room.channel_id.as_str(), room.created, room.summary_posted), (ROOM_ID, false, false));
+    assert_eq!(calls(&server, "conversations.create").await.len(), 1, "no `-1` copy is attempted");
+    assert!(calls(&server, "chat.postMessage").await.is_empty());
+    assert!(calls(&server, "conversations.unarchive").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_archived_room_is_unarchived_and_reused() {
+    let server = workspace().await;
+    slack_method("conversations.create").respond_with(refused("name_taken")).with_priority(1).mount(&server).await;
+    slack_method("conversations.list")
+        .respond_with(ok(json!({"channels": [channel(ESCALATION_ROOM, true)]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let room = escalate(&server).await.expect("room");
+    assert!(room.unarchived && !room.created);
+    assert_eq!(
+        calls(&server, "conversations.unarchive").await,
+        [BTreeMap::from([("channel".to_owned(), ROOM_ID.to_owned())])]
+    );
+}
+
+#[tokio::test]
+async fn a_summary_posted_but_never_pinned_is_pinned_not_posted_again() {
+    let server = workspace().await;
+    slack_method("conversations.history")
+        .respond_with(ok(json!({"messages": [{"ts": "1795147000.000001", "user": "U0BOT",
+            "text": "War room: web-nginx-down", "metadata": {"event_type": "war_room_summary", "event_payload": {}}}]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let room = escalate(&server).await.expect("room");
+    assert!(!room.summary_posted);
+    assert!(calls(&server, "chat.postMessage").await.is_empty());
+    assert_eq!(calls(&server, "pins.add").await[0]["timestamp"], "1795147000.000001");
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_as_retry_after_asks() {
+    // GIVEN Slack rate-limits the first create
+    let server = workspace().await;
+    slack_method("conversations.create")
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // WHEN the room is opened
+    let room = escalate(&server).await.expect("room");
+    // THEN the create was repeated once and succeeded
+    assert_eq!(calls(&server, "conversations.create").await.len(), 2);
+    assert!(room.created);
+}
+
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_time_left_is_transient_and_not_waited() {
+    let server = workspace().await;
+    slack_method("conversations.create")
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "30"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let err = handle(&war_room(&server), sample("escalation.json"), Some(Duration::from_secs(10)))
+        .await
+        .expect_err("rate limited");
+    assert_eq!(<&str>::from(&err), "TransientError");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert_eq!(calls(&server, "conversations.create").await.len(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff() {
+    let server = workspace().await;
+    slack_method("conversations.create")
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let room = escalate(&server).await.expect("room");
+    assert!(room.created);
+    assert_eq!(calls(&server, "conversations.create").await.len(), 3);
+}
+
+#[tokio::test]
+async fn server_errors_that_persist_are_transient() {
+    let server = workspace().await;
+    slack_method("conversations.create").respond_with(ResponseTemplate::new(500)).with_priority(1).mount(&server).await;
+    let err = escalate(&server).await.expect_err("Slack is down");
+    assert_eq!(<&str>::from(&err), "TransientError");
+    assert_eq!(calls(&server, "conversations.create").await.len(), 4, "max_attempts calls, then give up");
+}
+
+#[tokio::test]
+async fn a_slow_slack_is_a_timeout_retried_then_transient() {
+    let server = workspace().await;
+    slack_method("conversations.create")
+        .respond_with(ok(json!({})).set_delay(Duration::from_secs(30)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let mut fast = config(&server);
+    fast.retry.attempt_timeout = Duration::from_millis(200);
+    fast.retry.max_attempts = 2;
+    let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
+    let err = handle(&WarRoom::new(fast, secrets).expect("war room"), sample("escalation.json"), None)
+        .await
+        .expect_err("timed out");
+    assert_eq!(<&str>::from(&err), "TransientError");
+    assert_eq!(calls(&server, "conversations.create").await.len(), 2);
+}
+
+#[tokio::test]
+async fn refused_invitations_are_dropped_and_the_rest_invited() {
+    // GIVEN bob is already in the room: Slack refuses the whole batch, naming him
+    let server = workspace().await;
+    slack_method("conversations.invite")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "already_in_channel",
+            "errors": [{"user": "U0BOB", "ok": false, "error": "already_in_channel"}]})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // WHEN the room is opened
+    let room = escalate(&server).await.expect("a refused invitation is not fatal");
+    // THEN alice is invited on the second call, bob counts as in the room, carol is reported
+    let invites: Vec<String> =
+        calls(&server, "conversations.invite").await.iter().map(|c| c["users"].clone()).collect();
+    assert_eq!(invites, ["U0ALICE,U0BOB", "U0ALICE"]);
+    assert_eq!(room.invited, ["alice@example.com", "bob@example.com"]);
+    assert_eq!(room.not_invited, ["carol@example.com: users_not_found"]);
+}
+
+#[tokio::test]
+async fn ok_false_answers_are_named_errors_carrying_slacks_code() {
+    let server = workspace().await;
+    slack_method("conversations.create")
+        .respond_with(refused("restricted_action"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let err = escalate(&server).await.expect_err("refused");
+    assert_eq!(<&str>::from(&err), "SlackApiError");
+    assert_eq!(err.slack_code(), Some("restricted_action"));
+    assert_eq!(err.to_string(), "Slack conversations.create answered restricted_action");
+}
+
+#[tokio::test]
+async fn a_bad_token_is_a_config_error() {
+    let server = workspace().await;
+    slack_method("auth.test").respond_with(refused("invalid_auth")).with_priority(1).mount(&server).await;
+    let err = escalate(&server).await.expect_err("bad token");
+    assert_eq!(<&str>::from(&err), "ConfigError");
+    assert!(err.to_string().contains("invalid_auth"), "{err}");
+    assert!(!err.to_string().contains(TOKEN), "the token never shows: {err}");
+}
+
+#[tokio::test]
+async fn a_signed_webhook_opens_the_incident_room() {
+    let server = workspace().await;
+    let (status, body) = deliver(&war_room(&server), "incident-triggered.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["did"], "opened");
+    assert_eq!(body["room"]["name"], PAGERDUTY_ROOM);
+    let post = &calls(&server, "chat.postMessage").await[0];
+    assert!(post["text"].starts_with("War room: PagerDuty #4127 Storefront checkout"), "{}", post["text"]);
+    let metadata: Value = serde_json::from_str(&post["metadata"]).expect("metadata");
+    assert_eq!(metadata["event_payload"]["webhook_id"], "5f0c3c1e-8a4b-4f55-9d8e-000000000001");
+    let topic = &calls(&server, "conversations.setTopic").await[0]["topic"];
+    assert_eq!(topic, "P2 · high urgency · triggered · on it: Alice Oncall");
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_before_slack_is_called() {
+    let server = workspace().await;
+    let cases = [
+        (war_room(&server), "invalid-tampered-body.json"),
+        (war_room(&server), "invalid-missing-signature.json"),
+        (war_room_with(&server, vec!["some-other-secret".into()], None), "incident-triggered.json"),
+    ];
+    for (war_room, sample) in cases {
+        let (status, body) = deliver(&war_room, sample).await;
+        assert_eq!(status, 401, "{sample}: {body}");
+    }
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "Slack must not be called");
+}
+
+#[tokio::test]
+async fn a_rotated_secret_still_verifies_while_both_are_configured() {
+    let server = workspace().await;
+    let rotating = war_room_with(&server, vec!["the-new-secret".into(), sample_secret()], None);
+    let (status, _) = deliver(&rotating, "incident-triggered.json").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_base64_body_is_decoded_before_it_is_verified() {
+    let server = workspace().await;
+    let (status, body) = deliver(&war_room(&server), "incident-triggered-base64.json").await;
+    assert_eq!((status, body["did"].as_str()), (200, Some("opened")), "{body}");
+}
+
+#[tokio::test]
+async fn other_event_types_are_answered_and_ignored() {
+    let server = workspace().await;
+    let (status, body) = deliver(&war_room(&server), "ignored-service-updated.json").await;
+    assert_eq!((status, body["did"].as_str()), (200, Some("ignored")));
+    assert!(server.received_requests().await.unwrap_or_default().is_empty());
+}
+
+async fn with_existing_room(server: &MockServer, archived: bool) {
+    slack_method("conversations.list")
+        .respond_with(ok(json!({"channels": [channel("general", false), channel(PAGERDUTY_ROOM, archived)]})))
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn an_acknowledgement_updates_the_topic_and_posts_once() {
+    let server = workspace().await;
+    with_existing_room(&server, false).await;
+    let (status, body) = deliver(&war_room(&server), "incident-acknowledged.json").await;
+    assert_eq!((status, body["did"].as_str()), (200, Some("updated")), "{body}");
+    assert_eq!(
+        calls(&server, "conversations.setTopic").await[0]["topic"],
+        "P2 · high urgency · acknowledged · on it: Alice Oncall"
+    );
+    let posts = calls(&server, "chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0]["text"].contains("Alice Oncall acknowledged the incident"), "{}", posts[0]["text"]);
+    assert!(calls(&server, "conversations.create").await.is_empty(), "updates find the room, they do not create it");
+}
+
+#[tokio::test]
+async fn a_redelivered_webhook_changes_nothing() {
+    // GIVEN the room already holds the message this delivery posted
+    let server = workspace().await;
+    with_existing_room(&server, false).await;
+    slack_method("conversations.history")
+        .respond_with(ok(json!({"messages": [{"ts": "1795147800.000200", "user": "U0BOT", "text": "acknowledged",
+            "metadata": {"event_type": "pagerduty_webhook",
+                         "event_payload": {"webhook_id": "5f0c3c1e-8a4b-4f55-9d8e-000000000002"}}}]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // WHEN PagerDuty delivers it again
+    let (status, body) = deliver(&war_room(&server), "incident-acknowledged.json").await;
+    // THEN it is answered 200 and nothing is written
+    assert_eq!((status, body["did"].as_str()), (200, Some("duplicate")), "{body}");
+    assert!(calls(&server, "chat.postMessage").await.is_empty());
+    assert!(calls(&server, "conversations.setTopic").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_resolution_is_posted_and_the_room_archived() {
+    let server = workspace().await;
+    with_existing_room(&server, false).await;
+    let (status, body) = deliver(&war_room(&server), "incident-resolved.json").await;
+    assert_eq!((status, body["did"].as_str()), (200, Some("resolved")), "{body}");
+    assert!(calls(&server, "chat.postMessage").await[0]["text"].contains("Resolved by Alice Oncall"));
+    assert_eq!(calls(&server, "conversations.archive").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_redelivered_resolution_only_finishes_the_archiving() {
+    // GIVEN the resolution was posted but the room not archived (the first delivery stopped there)
+    let server = workspace().await;
+    with_existing_room(&server, false).await;
+    slack_method("conversations.history")
+        .respond_with(ok(json!({"messages": [{"ts": "1795149070.000300", "user": "U0BOT", "text": "Resolved",
+            "metadata": {"event_type": "pagerduty_webhook",
+                         "event_payload": {"webhook_id": "5f0c3c1e-8a4b-4f55-9d8e-000000000007"}}}]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // WHEN PagerDuty delivers it again
+    let (status, body) = deliver(&war_room(&server), "incident-resolved.json").await;
+    // THEN nothing is posted twice, and the room is archived
+    assert_eq!((status, body["did"].as_str()), (200, Some("duplicate")), "{body}");
+    assert!(calls(&server, "chat.postMessage").await.is_empty());
+    assert_eq!(calls(&server, "conversations.archive").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_resolution_keeps_the_room_open_when_configured_so() {
+    let server = workspace().await;
+    with_existing_room(&server, false).await;
+    let mut config = config(&server);
+    config.archive_on_resolve = false;
+    let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
+    let (status, _) = deliver(&WarRoom::new(config, secrets).expect("war room"), "incident-resolved.json").await;
+    assert_eq!(status, 200);
+    assert!(calls(&server, "conversations.archive").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reopened_incident_brings_its_archived_room_back() {
+    let server = workspace().await;
+    with_existing_room(&server, true).await;
+    let (status, body) = deliver(&war_room(&server), "incident-reopened.json").await;
+    assert_eq!((status, body["did"].as_str()), (200, Some("reopened")), "{body}");
+    assert_eq!(body["room"]["unarchived"], true);
+    assert_eq!(calls(&server, "conversations.unarchive").await.len(), 1);
+    assert!(calls(&server, "chat.postMessage").await[0]["text"].contains("Reopened by Bob Backup"));
+    assert!(calls(&server, "conversations.create").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_note_on_an_archived_room_or_no_room_changes_nothing() {
+    for archived in [None, Some(true)] {
+        let server = workspace().await;
+        if let Some(archived) = archived {
+            with_existing_room(&server, archived).await;
+        }
+        let (status, body) = deliver(&war_room(&server), "incident-annotated.json").await;
+        let expected = if archived.is_some() { "roomArchived" } else { "noRoom" };
+        assert_eq!((status, body["did"].as_str()), (200, Some(expected)), "{body}");
+        assert!(calls(&server, "chat.postMessage").await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_update_for_an_incident_without_a_room_opens_it() {
+    let server = workspace().await;
+    let (status, body) = deliver(&war_room(&server), "incident-escalated.json").await;
+    assert_eq!((status, body["did"].as_str()), (200, Some("opened")), "{body}");
+    assert_eq!(calls(&server, "conversations.create").await[0]["name"], PAGERDUTY_ROOM);
+}
+
+#[tokio::test]
+async fn assignees_are_looked_up_in_pagerduty_and_invited() {
+    // GIVEN a PagerDuty API key and Alice's PagerDuty profile
+    let server = workspace().await;
+    Mock::given(method("GET"))
+        .and(path("/pagerduty/users/PALICE1"))
+        .and(|request: &Request| {
+            request.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Token token=pd-test-key")
+        })
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"user": {"id": "PALICE1", "email": "alice@example.com"}})),
+        )
+        .mount(&server)
+        .await;
+    let with_directory = war_room_with(&server, vec![sample_secret()], Some("pd-test-key"));
+    // WHEN the incident triggers
+    let (status, body) = deliver(&with_directory, "incident-triggered.json").await;
+    // THEN Alice is found by the e-mail PagerDuty gave and invited
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(calls(&server, "users.lookupByEmail").await[0]["email"], "alice@example.com");
+    assert_eq!(calls(&server, "conversations.invite").await[0]["users"], "U0ALICE");
+}
+
+#[tokio::test]
+async fn a_slack_failure_during_a_webhook_is_a_5xx_so_pagerduty_retries() {
+    let server = workspace().await;
+    slack_method("conversations.create").respond_with(ResponseTemplate::new(500)).with_priority(1).mount(&server).await;
+    let (status, body) = deliver(&war_room(&server), "incident-triggered.json").await;
+    assert_eq!((status, body["errorType"].as_str()), (503, Some("TransientError")), "{body}");
+}
+
+#[tokio::test]
+async fn junk_is_an_invalid_event_and_reaches_no_one() {
+    let server = workspace().await;
+    for junk in
+        [sample("invalid-not-an-event.json"), json!("ALARM"), json!(null), json!({"alarm": 1, "incidentKey": 2})]
+    {
+        let err = handle(&war_room(&server), junk.clone(), None).await.expect_err("junk");
+        assert_eq!(<&str>::from(&err), "InvalidEvent", "{junk}: {err}");
+    }
+    assert!(server.received_requests().await.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn no_secret_shows_in_debug_output() {
+    let server = workspace().await;
+    let shown = format!("{:?}", war_room_with(&server, vec![sample_secret()], Some("pd-test-key")));
+    for secret in [TOKEN, sample_secret().as_str(), "pd-test-key"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}
+
+#[test]
+fn error_names_are_the_variant_names() {
+    assert_eq!(WarRoomError::names(), ["InvalidEvent", "ConfigError", "SlackApiError", "TransientError"]);
+}
