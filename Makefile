@@ -61,6 +61,20 @@ slack-emulator-stop: ## Stop the local Slack API emulator
 invoke: emulator $(if $(filter slack-channel-creator,$(FN)),slack-emulator) ## Run FN on EVENT against the emulator: make invoke FN=alarm-router EVENT=events/alarm-router/metric-alarm.json
 	$(LOCAL_ENV) cargo run --quiet -p local-invoke -- $(FN) $(EVENT)
 
+.PHONY: demo
+demo: emulator slack-emulator ## The main job: replay the sample alarm through router and state machine, offline (three paths)
+	cargo build --quiet -p replay
+	$(LOCAL_ENV) tools/demo.sh
+
+.PHONY: replay
+replay: emulator slack-emulator ## Replay any alarm event through router and state machine: make replay EVENT=events/alarm-router/metric-alarm.json
+	cargo build --quiet -p replay
+	$(LOCAL_ENV) target/debug/replay event $(EVENT)
+
+.PHONY: diagram
+diagram: ## Print the first-response state machine as a Mermaid flowchart
+	cargo run --quiet -p replay -- diagram statemachines/first-response.asl.json
+
 .PHONY: fmt
 fmt: ## Format the code
 	cargo fmt --all

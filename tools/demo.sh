@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The offline demo: the canonical sample alarm through the alarm router and the first-response
+# state machine, three times: as it is (the restart works), with the breaker forced open, and
+# with a restart that does not bring the service back (both forced with mocks).
+# Expects the emulator running and target/debug/replay built (make demo does both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+replay=target/debug/replay
+event=events/alarm-router/metric-alarm.json
+mocks=statemachines/mocks/first-response.json
+failed=0
+
+scenario() {
+  local title=$1 expected=$2; shift 2
+  printf '\n\033[1m== %s\033[0m\n$ replay event %s %s\n' "$title" "$event" "$*"
+  local result
+  result=$("$replay" event "$event" "$@") || true
+  printf '%s\n' "$result"
+  if grep -q "\"status\":\"$expected\"" <<<"$result"; then
+    printf '\033[32m-> %s, as expected\033[0m\n' "$expected"
+  else
+    printf '\033[31m-> expected %s\033[0m\n' "$expected"
+    failed=1
+  fi
+}
+
+scenario "1. The restart works: nobody is woken" SUCCEEDED
+scenario "2. The circuit breaker is open: humans are paged, nothing is restarted" FAILED \
+  --mocks "$mocks" --test-case BreakerOpen
+scenario "3. The restart does not bring nginx back: humans are paged with the evidence" FAILED \
+  --mocks "$mocks" --test-case VerificationFailed
+exit $failed

@@ -1,0 +1,290 @@
+//! Offline replay of the product: the exact ASL production runs, executed locally by the `asl`
+//! crate, with its Lambda tasks running the project's own handlers in-process and its service
+//! integrations (SNS, Incident Manager) going through the Rust SDK to the local emulator.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use asl::mocks::{Mocked, TestCase};
+use asl::{Definition, ExecutionSettings, Executor, Outcome, Refused, StatesError, TaskCall, TaskRunner, TraceEvent};
+use aws_config::SdkConfig;
+use local_invoke::{Emulator, Function};
+use serde_json::{Value, json};
+
+/// The service integrations replay runs for real; other resources must be mocked.
+pub const SNS_PUBLISH: &str = "arn:aws:states:::sns:publish";
+pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+pub const START_INCIDENT: &str = "arn:aws:states:::aws-sdk:ssmincidents:startIncident";
+
+/// Reads a definition file and fills its `${Placeholders}` the way the SAM template does,
+/// with the emulator's ARNs.
+pub fn load_definition(path: &Path, region: &str, topic_arn: &str) -> Result<Definition, Refused> {
+    let text = std::fs::read_to_string(path).map_err(|e| Refused(format!("{}: {e}", path.display())))?;
+    Definition::parse(&text, &local_invoke::local_substitutions(region, topic_arn))
+}
+
+/// The function a Lambda ARN names, when it is one of the project's.
+pub fn function_of(resource: &str) -> Option<Function> {
+    let name = resource.strip_prefix("arn:aws:lambda:")?.split(':').nth(3)?;
+    name.parse().ok()
+}
+
+/// Every Task state whose resource replay cannot run and the test case does not mock.
+pub fn unsupported_tasks(definition: &Definition, mocks: Option<&TestCase>) -> Vec<String> {
+    let mocked: Vec<&str> = mocks.map(|m| m.mocked_states().collect()).unwrap_or_default();
+    let mut found = Vec::new();
+    collect_unsupported(definition.as_value(), &mocked, &mut found);
+    found
+}
+
+fn collect_unsupported(machine: &Value, mocked: &[&str], found: &mut Vec<String>) {
+    for (name, state) in machine["States"].as_object().into_iter().flatten() {
+        if let Some(resource) = state["Resource"].as_str() {
+            let supported =
+                function_of(resource).is_some() || [SNS_PUBLISH, LAMBDA_INVOKE, START_INCIDENT].contains(&resource);
+            if !supported && !mocked.contains(&name.as_str()) {
+                found.push(format!("{name:?} ({resource})"));
+            }
+        }
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            collect_unsupported(branch, mocked, found);
+        }
+        if let Some(processor) = state.get("ItemProcessor").or_else(|| state.get("Iterator")) {
+            collect_unsupported(processor, mocked, found);
+        }
+    }
+}
+
+/// Runs Task states the way AWS would: the project's handlers in-process, SNS and Incident
+/// Manager through the SDK against the emulator.
+pub struct ProductTasks {
+    pub config: SdkConfig,
+    pub emulator: Emulator,
+}
+
+impl TaskRunner for ProductTasks {
+    async fn run(&self, call: &TaskCall) -> Result<Value, StatesError> {
+        if let Some(function) = function_of(&call.resource) {
+            return self.invoke(function, call.input.clone()).await;
+        }
+        match call.resource.as_str() {
+            LAMBDA_INVOKE => {
+                let name = call.input["FunctionName"].as_str().unwrap_or_default();
+                let function = function_of(name).or_else(|| name.parse().ok()).ok_or_else(|| {
+                    StatesError::new("Lambda.ResourceNotFoundException", format!("no function {name}"))
+                })?;
+                let payload = self.invoke(function, call.input["Payload"].clone()).await?;
+                Ok(json!({"ExecutedVersion": "$LATEST", "Payload": payload, "StatusCode": 200}))
+            }
+            SNS_PUBLISH => self.publish(&call.input).await,
+            START_INCIDENT => self.start_incident(&call.input).await,
+            other => Err(StatesError::runtime(format!("replay cannot run resource {other}; mock this state"))),
+        }
+    }
+}
+
+impl ProductTasks {
+    async fn invoke(&self, function: Function, payload: Value) -> Result<Value, StatesError> {
+        local_invoke::invoke(function, payload, &self.config, &self.emulator).await.map_err(|diagnostic| {
+            // Lambda hands Step Functions the error name and the JSON error payload as the cause.
+            let cause = json!({"errorType": diagnostic.error_type, "errorMessage": diagnostic.error_message});
+            StatesError::new(diagnostic.error_type, cause.to_string())
+        })
+    }
+
+    async fn publish(&self, input: &Value) -> Result<Value, StatesError> {
+        let sns = aws_sdk_sns::Client::new(&self.config);
+        let mut request = sns
+            .publish()
+            .set_topic_arn(input["TopicArn"].as_str().map(str::to_owned))
+            .set_message(input["Message"].as_str().map(str::to_owned));
+        if let Some(subject) = input["Subject"].as_str() {
+            request = request.subject(subject);
+        }
+        let out = request.send().await.map_err(|e| service_error("SNS", &e))?;
+        Ok(json!({"MessageId": out.message_id(), "SdkHttpMetadata": {"HttpStatusCode": 200}}))
+    }
+
+    async fn start_incident(&self, input: &Value) -> Result<Value, StatesError> {
+        let client = aws_sdk_ssmincidents::Client::new(&self.config);
+        let trigger = &input["TriggerDetails"];
+        let timestamp = trigger["Timestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| aws_smithy_types::DateTime::from_millis(t.timestamp_millis()))
+            .ok_or_else(|| {
+                StatesError::new("SsmIncidents.ValidationException", "TriggerDetails.Timestamp is not a timestamp")
+            })?;
+        let details = aws_sdk_ssmincidents::types::TriggerDetails::builder()
+            .set_source(trigger["Source"].as_str().map(str::to_owned))
+            .set_trigger_arn(trigger["TriggerArn"].as_str().map(str::to_owned))
+            .timestamp(timestamp)
+            .set_raw_data(trigger["RawData"].as_str().map(str::to_owned))
+            .build()
+            .map_err(|e| StatesError::new("SsmIncidents.ValidationException", e.to_string()))?;
+        let out = client
+            .start_incident()
+            .set_response_plan_arn(input["ResponsePlanArn"].as_str().map(str::to_owned))
+            .set_client_token(input["ClientToken"].as_str().map(str::to_owned))
+            .set_title(input["Title"].as_str().map(str::to_owned))
+            .set_impact(input["Impact"].as_i64().and_then(|i| i32::try_from(i).ok()))
+            .trigger_details(details)
+            .send()
+            .await
+            .map_err(|e| service_error("SsmIncidents", &e))?;
+        Ok(json!({"IncidentRecordArn": out.incident_record_arn()}))
+    }
+}
+
+/// How Step Functions names a service integration's error: `SNS.InvalidParameterException`, ...
+fn service_error<E>(service: &str, err: &aws_sdk_sns::error::SdkError<E>) -> StatesError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = shared::aws::error_code(err).unwrap_or("SdkClientException");
+    StatesError::new(format!("{service}.{code}"), shared::aws::describe(err))
+}
+
+/// Settings for a local execution named `name` of the first-response state machine.
+pub fn settings(state_machine_arn: &str, name: &str) -> ExecutionSettings {
+    let seed = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    ExecutionSettings {
+        state_machine_arn: state_machine_arn.to_owned(),
+        seed,
+        ..ExecutionSettings::local("first-response", name)
+    }
+}
+
+/// Runs `definition` on `input` with the product's tasks (and the mocks of `case`, if given).
+pub async fn execute(
+    tasks: &ProductTasks,
+    case: Option<&TestCase>,
+    definition: &Definition,
+    settings: &ExecutionSettings,
+    input: Value,
+    trace: &mut dyn FnMut(&TraceEvent),
+) -> Outcome {
+    match case {
+        Some(case) => {
+            let mocked = Mocked { case, inner: tasks };
+            Executor::new(&mocked, settings).with_trace(trace).run(definition, input).await
+        }
+        None => Executor::new(tasks, settings).with_trace(trace).run(definition, input).await,
+    }
+}
+
+/// The states an execution entered, in order.
+pub fn path_taken(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .history
+        .iter()
+        .filter(|e| e.kind.ends_with("StateEntered"))
+        .filter_map(|e| e.details.get("stateEnteredEventDetails")?.get("name")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Renders trace events as readable lines: virtual time since the start, wall time, what happened.
+pub struct TraceWriter {
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    /// The input of the state last entered, to show only what a state changed.
+    entered_input: Option<Value>,
+    /// Longest JSON shown before it is cut.
+    pub width: usize,
+}
+
+impl Default for TraceWriter {
+    fn default() -> Self {
+        Self { start: None, entered_input: None, width: 160 }
+    }
+}
+
+impl TraceWriter {
+    pub fn header() -> String {
+        format!("{:>10} {:>8}  {}", "virtual", "wall", "event")
+    }
+
+    /// One line for an event, or `None` for events the trace leaves out.
+    pub fn line(&mut self, event: &TraceEvent) -> Option<String> {
+        let (timestamp, wall_ms, text) = match event {
+            TraceEvent::Note { timestamp, wall_ms, text } => (timestamp, *wall_ms, format!("  … {text}")),
+            TraceEvent::History(e) => (&e.timestamp, e.wall_ms, self.describe(&e.kind, &e.details)?),
+        };
+        let at = chrono::DateTime::parse_from_rfc3339(timestamp).ok().map(|t| t.with_timezone(&chrono::Utc));
+        let start = *self.start.get_or_insert(at.unwrap_or_default());
+        let offset = at.map(|t| (t - start).num_milliseconds() as f64 / 1000.0).unwrap_or_default();
+        let mut line = String::new();
+        let _ = write!(line, "{:>9.3}s {:>6}ms  {text}", offset, wall_ms);
+        Some(line)
+    }
+
+    fn describe(&mut self, kind: &str, details: &serde_json::Map<String, Value>) -> Option<String> {
+        let detail = |key: &str, field: &str| -> String {
+            details.get(key).and_then(|d| d.get(field)).and_then(Value::as_str).unwrap_or_default().to_owned()
+        };
+        let cut = |text: String| -> String {
+            if text.chars().count() <= self.width {
+                text
+            } else {
+                format!("{}…", text.chars().take(self.width).collect::<String>())
+            }
+        };
+        Some(match kind {
+            "ExecutionStarted" => {
+                format!("execution started, input {}", cut(detail("executionStartedEventDetails", "input")))
+            }
+            "ExecutionSucceeded" => {
+                format!("execution SUCCEEDED, output {}", cut(detail("executionSucceededEventDetails", "output")))
+            }
+            "ExecutionFailed" => format!(
+                "execution FAILED: {} {}",
+                detail("executionFailedEventDetails", "error"),
+                cut(detail("executionFailedEventDetails", "cause"))
+            ),
+            "ExecutionTimedOut" => format!("execution TIMED_OUT: {}", detail("executionTimedOutEventDetails", "cause")),
+            k if k.ends_with("StateEntered") => {
+                self.entered_input = serde_json::from_str(&detail("stateEnteredEventDetails", "input")).ok();
+                format!("→ {} ({})", detail("stateEnteredEventDetails", "name"), k.trim_end_matches("StateEntered"))
+            }
+            k if k.ends_with("StateExited") => {
+                let output = detail("stateExitedEventDetails", "output");
+                let changes = match (self.entered_input.take(), serde_json::from_str::<Value>(&output).ok()) {
+                    (Some(Value::Object(before)), Some(Value::Object(after))) => {
+                        let changed: Vec<String> = after
+                            .iter()
+                            .filter(|(key, value)| before.get(*key) != Some(*value))
+                            .map(|(key, value)| cut(format!("{key} = {value}")))
+                            .collect();
+                        if changed.is_empty() { "(no change)".to_owned() } else { changed.join("; ") }
+                    }
+                    _ => format!("output {}", cut(output)),
+                };
+                format!("← {}  {changes}", detail("stateExitedEventDetails", "name"))
+            }
+            "LambdaFunctionScheduled" => {
+                let resource = detail("lambdaFunctionScheduledEventDetails", "resource");
+                format!("  λ {} invoked", resource.rsplit(':').next().unwrap_or_default())
+            }
+            "LambdaFunctionSucceeded" => {
+                format!("  λ returned {}", cut(detail("lambdaFunctionSucceededEventDetails", "output")))
+            }
+            "LambdaFunctionFailed" => format!(
+                "  λ failed: {} {}",
+                detail("lambdaFunctionFailedEventDetails", "error"),
+                cut(detail("lambdaFunctionFailedEventDetails", "cause"))
+            ),
+            "TaskScheduled" => format!(
+                "  ⚙ {}:{} called",
+                detail("taskScheduledEventDetails", "resourceType"),
+                detail("taskScheduledEventDetails", "resource")
+            ),
+            "TaskSucceeded" => format!("  ⚙ returned {}", cut(detail("taskSucceededEventDetails", "output"))),
+            "TaskFailed" => format!(
+                "  ⚙ failed: {} {}",
+                detail("taskFailedEventDetails", "error"),
+                cut(detail("taskFailedEventDetails", "cause"))
+            ),
+            "LambdaFunctionStarted" | "TaskStarted" => return None,
+            other => format!("  {other}"),
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! `replay`: run the product's state machines offline, step by step, on a virtual clock.
+//!
+//! The trace goes to stderr; the final result is one JSON line on stdout. The exit code is 0 only
+//! when the execution SUCCEEDED (or, for `replay event`, when the router started none).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use asl::mocks::TestCase;
+use asl::{Outcome, Status, TraceEvent};
+use clap::{Args, Parser, Subcommand};
+use local_invoke::{ACCOUNT, DEFAULT_ENDPOINT, DEFAULT_REGION, Emulator, Function, STATE_MACHINE_NAME, TOPIC_NAME};
+use replay::{ProductTasks, TraceWriter, execute, load_definition, settings, unsupported_tasks};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "replay", about = "Replay alarms and state machines offline, on a virtual clock")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a state machine definition on an input document.
+    Run {
+        definition: PathBuf,
+        /// The execution input (a JSON file).
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Route an alarm event with the alarm router, then run the execution it starts.
+    Event {
+        event: PathBuf,
+        /// The definition the router's execution runs.
+        #[arg(long, default_value = "statemachines/first-response.asl.json")]
+        definition: PathBuf,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Print a state machine as a Mermaid flowchart.
+    Diagram { definition: PathBuf },
+}
+
+#[derive(Args)]
+struct RunOptions {
+    /// Mocked task responses, in the Step Functions Local MockConfigFile format.
+    #[arg(long, requires = "test_case")]
+    mocks: Option<PathBuf>,
+    /// The test case of the mock file to apply.
+    #[arg(long, requires = "mocks")]
+    test_case: Option<String>,
+    /// Write the execution history, in AWS's event shape, to this file.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// No trace; only the final JSON line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    lambda_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Diagram { definition } => diagram(&definition),
+        Command::Run { definition, input, options } => run(&definition, &input, &options).await,
+        Command::Event { event, definition, options } => event_command(&event, &definition, &options).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("replay: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Handler logs go to stderr, quietly, so they do not drown the trace.
+fn lambda_tracing() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY: set before any other thread exists.
+        unsafe { std::env::set_var("RUST_LOG", "warn") };
+    }
+    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+}
+
+fn region() -> String {
+    shared::optional_env("AWS_REGION").unwrap_or_else(|| DEFAULT_REGION.to_owned())
+}
+
+fn diagram(definition: &Path) -> Result<ExitCode, String> {
+    let topic = format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC_NAME}", region());
+    let definition = load_definition(definition, &region(), &topic).map_err(|e| e.to_string())?;
+    print!("{}", asl::diagram::mermaid(&definition));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The emulator's clients and resources; `required` says whether running on without it makes sense.
+async fn product_tasks(required: bool) -> Result<ProductTasks, String> {
+    let endpoint = shared::optional_env("AWS_ENDPOINT_URL").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+    let config = local_invoke::emulator_config(&endpoint).await;
+    let emulator = match Emulator::prepare(&config).await {
+        Ok(emulator) => emulator,
+        Err(e) if required => return Err(e),
+        Err(e) => {
+            eprintln!("replay: warning: {e}; tasks that call AWS will fail");
+            Emulator {
+                topic_arn: format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC_NAME}", region()),
+                state_machine_arn: format!("arn:aws:states:{}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}", region()),
+                slack_api_url: local_invoke::local_slack_api_url(),
+            }
+        }
+    };
+    Ok(ProductTasks { config, emulator })
+}
+
+fn mocks(options: &RunOptions, definition: &Path) -> Result<Option<TestCase>, String> {
+    let (Some(file), Some(case)) = (&options.mocks, &options.test_case) else { return Ok(None) };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let machine =
+        definition.file_name().and_then(|n| n.to_str()).map(|n| n.trim_end_matches(".json").trim_end_matches(".asl"));
+    TestCase::load(&text, machine, case).map(Some).map_err(|e| e.to_string())
+}
+
+async fn run(definition_path: &Path, input: &Path, options: &RunOptions) -> Result<ExitCode, String> {
+    let input: Value = std::fs::read_to_string(input)
+        .map_err(|e| format!("{}: {e}", input.display()))
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| format!("{}: {e}", input.display())))?;
+    let tasks = product_tasks(false).await?;
+    let name = format!("replay-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
+    let outcome = replay_execution(&tasks, definition_path, options, input, &name).await?;
+    println!("{}", outcome.summary());
+    Ok(exit_code(&outcome))
+}
+
+async fn event_command(event: &Path, definition_path: &Path, options: &RunOptions) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(event).map_err(|e| format!("{}: {e}", event.display()))?;
+    let payload: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
+    let tasks = product_tasks(true).await?;
+    let routed = local_invoke::invoke(Function::AlarmRouter, payload, &tasks.config, &tasks.emulator).await;
+    let decision = match routed {
+        Ok(decision) => decision,
+        Err(diagnostic) => {
+            eprintln!("alarm-router failed: {}: {}", diagnostic.error_type, diagnostic.error_message);
+            let result = json!({"router": {"error": diagnostic.error_type, "cause": diagnostic.error_message}});
+            println!("{result}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let brief = json!({
+        "action": decision["action"], "route": decision["route"]["name"],
+        "incidentKey": decision["incidentKey"], "outcome": decision["outcome"],
+    });
+    if !options.quiet {
+        eprintln!("alarm-router decided: {brief}");
+    }
+    let Some(execution_arn) = decision["outcome"]["executionArn"].as_str() else {
+        println!("{}", json!({"decision": brief}));
+        return Ok(ExitCode::SUCCESS);
+    };
+    // Run exactly what the router started: the input Step Functions recorded.
+    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    let described = sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeExecution {execution_arn}: {}", shared::aws::describe(&e)))?;
+    let input: Value = serde_json::from_str(described.input().unwrap_or("{}"))
+        .map_err(|e| format!("the execution's input is not JSON: {e}"))?;
+    let name = execution_arn.rsplit(':').next().unwrap_or(STATE_MACHINE_NAME).to_owned();
+    let outcome = replay_execution(&tasks, definition_path, options, input, &name).await?;
+    let mut result = outcome.summary();
+    result["decision"] = brief;
+    println!("{result}");
+    Ok(exit_code(&outcome))
+}
+
+async fn replay_execution(
+    tasks: &ProductTasks,
+    definition_path: &Path,
+    options: &RunOptions,
+    input: Value,
+    name: &str,
+) -> Result<Outcome, String> {
+    let definition =
+        load_definition(definition_path, &region(), &tasks.emulator.topic_arn).map_err(|e| e.to_string())?;
+    let case = mocks(options, definition_path)?;
+    let unsupported = unsupported_tasks(&definition, case.as_ref());
+    if !unsupported.is_empty() {
+        return Err(format!("replay cannot run these tasks; mock them: {}", unsupported.join(", ")));
+    }
+    let settings = settings(&tasks.emulator.state_machine_arn, name);
+    let mut writer = TraceWriter::default();
+    let quiet = options.quiet;
+    if !quiet {
+        let case_name = case.as_ref().map(|c| format!(" with mocks {}", c.name)).unwrap_or_default();
+        eprintln!("replaying {}{case_name} as execution {name}", definition_path.display());
+        eprintln!("{}", TraceWriter::header());
+    }
+    let mut sink = |event: &TraceEvent| {
+        if !quiet && let Some(line) = writer.line(event) {
+            eprintln!("{line}");
+        }
+    };
+    let outcome = execute(tasks, case.as_ref(), &definition, &settings, input, &mut sink).await;
+    if !quiet {
+        eprintln!(
+            "{:?} after {:.3}s of virtual time, {:.3}s of wall time",
+            outcome.status,
+            outcome.virtual_duration.as_secs_f64(),
+            outcome.wall_duration.as_secs_f64()
+        );
+    }
+    if let Some(path) = &options.history {
+        let history = json!({"events": outcome.history});
+        let text = serde_json::to_string_pretty(&history).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(outcome)
+}
+
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    if outcome.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

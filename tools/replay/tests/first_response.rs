@@ -1,0 +1,167 @@
+//! The first-response state machine replayed for every sample alarm, and for each path the mocks
+//! force, against a moto server: the path taken and the final output.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use asl::mocks::TestCase;
+use asl::{Outcome, Status};
+use local_invoke::{Emulator, Function, emulator_config};
+use replay::{ProductTasks, execute, load_definition, path_taken, settings};
+use serde_json::{Value, json};
+use workspace_tests::{MotoServer, SlackEmulator, read, repo_root};
+
+const HAPPY_PATH: [&str; 7] = [
+    "Prepare",
+    "Count Recent Failures",
+    "Breaker Open?",
+    "Restart And Verify",
+    "Verified?",
+    "Notify Recovered",
+    "Recovered",
+];
+
+/// The product's tasks against this test's moto and Slack emulators.
+async fn product(moto: &MotoServer, slack: &SlackEmulator) -> ProductTasks {
+    let config = emulator_config(&moto.endpoint).await;
+    let mut emulator = Emulator::prepare(&config).await.expect("emulator resources");
+    emulator.slack_api_url = slack.api_url.clone();
+    ProductTasks { config, emulator }
+}
+
+/// Routes `event` and, when the router starts an execution, replays exactly the input it recorded.
+async fn replay_event(tasks: &ProductTasks, event: Value, case: Option<&TestCase>) -> (Value, Option<Outcome>) {
+    let decision = match local_invoke::invoke(Function::AlarmRouter, event, &tasks.config, &tasks.emulator).await {
+        Ok(decision) => decision,
+        Err(diagnostic) => return (json!({"error": diagnostic.error_type}), None),
+    };
+    let Some(execution_arn) = decision["outcome"]["executionArn"].as_str() else { return (decision, None) };
+    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    let described = sfn.describe_execution().execution_arn(execution_arn).send().await.expect("describe");
+    let input: Value = serde_json::from_str(described.input().expect("input")).expect("JSON input");
+    let definition = load_definition(
+        &repo_root().join("statemachines/first-response.asl.json"),
+        "eu-west-1",
+        &tasks.emulator.topic_arn,
+    )
+    .expect("definition");
+    let name = execution_arn.rsplit(':').next().expect("name");
+    let settings = settings(&tasks.emulator.state_machine_arn, name);
+    let outcome = execute(tasks, case, &definition, &settings, input, &mut |_| {}).await;
+    (decision, Some(outcome))
+}
+
+fn mocks(case: &str) -> TestCase {
+    TestCase::load(&read("statemachines/mocks/first-response.json"), Some("first-response"), case).expect("test case")
+}
+
+fn sample_events() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events/alarm-router"))
+        .expect("events")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn every_sample_alarm_takes_the_path_its_route_calls_for() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let mut remediated = 0;
+    for file in sample_events() {
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name").to_owned();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        let (decision, outcome) = replay_event(&tasks, event, None).await;
+        if name.starts_with("invalid-") {
+            assert_eq!(decision["error"], "InvalidEvent", "{name}");
+            assert!(outcome.is_none());
+            continue;
+        }
+        match decision["action"].as_str() {
+            Some("remediate") => {
+                let outcome = outcome.unwrap_or_else(|| panic!("{name}: the router started no execution"));
+                assert_eq!(outcome.status, Status::Succeeded, "{name}: {:?}", outcome.summary());
+                assert_eq!(path_taken(&outcome), HAPPY_PATH, "{name}");
+                let output = outcome.output.expect("output");
+                assert_eq!(output["remediation"]["verified"], true, "{name}");
+                assert_eq!(output["failures"]["breakerOpen"], false, "{name}");
+                assert!(output["notified"]["messageId"].is_string(), "{name}: {output}");
+                remediated += 1;
+            }
+            Some("notify" | "incident" | "ignore" | "resolve") => {
+                assert!(outcome.is_none(), "{name} started an execution")
+            }
+            other => panic!("{name}: unexpected action {other:?}"),
+        }
+    }
+    assert_eq!(remediated, 2, "metric-alarm.json and hostile-name-alarm.json remediate");
+}
+
+#[tokio::test]
+async fn an_open_breaker_escalates_without_touching_the_instances() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let case = mocks("BreakerOpen");
+    let (_, outcome) =
+        replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
+    let outcome = outcome.expect("execution");
+    assert_eq!((outcome.status, outcome.error.as_deref()), (Status::Failed, Some("Escalated")));
+    let path = path_taken(&outcome);
+    assert_eq!(&path[..4], ["Prepare", "Count Recent Failures", "Breaker Open?", "Escalate"]);
+    assert!(!path.contains(&"Restart And Verify".to_owned()));
+    let ssm = aws_sdk_ssm::Client::new(&tasks.config);
+    assert!(ssm.list_commands().send().await.expect("commands").commands().is_empty(), "no restart was sent");
+}
+
+#[tokio::test]
+async fn a_failed_verification_escalates_with_its_evidence() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let case = mocks("VerificationFailed");
+    let (_, outcome) =
+        replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
+    let outcome = outcome.expect("execution");
+    assert_eq!(outcome.error.as_deref(), Some("Escalated"));
+    let path = path_taken(&outcome);
+    assert!(path.windows(3).any(|w| w == ["Restart And Verify", "Verified?", "Escalate"]), "{path:?}");
+    let escalation = outcome
+        .history
+        .iter()
+        .find(|e| e.kind == "TaskScheduled" && e.details["taskScheduledEventDetails"]["resource"] == "publish")
+        .expect("the escalation was published");
+    let parameters: Value = serde_json::from_str(
+        escalation.details["taskScheduledEventDetails"]["parameters"].as_str().expect("parameters"),
+    )
+    .expect("JSON");
+    let message = parameters["Message"].as_str().expect("message");
+    assert!(message.starts_with("ESCALATED: web-nginx-down"), "{message}");
+    assert!(message.contains("unknown directive"), "the evidence reaches the responders: {message}");
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_caught_and_escalated() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let case = mocks("TargetUnreachable");
+    let (_, outcome) =
+        replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
+    let outcome = outcome.expect("execution");
+    assert_eq!(outcome.error.as_deref(), Some("Escalated"));
+    assert!(path_taken(&outcome).windows(2).any(|w| w == ["Restart And Verify", "Escalate"]));
+}
+
+#[tokio::test]
+async fn a_throttled_counter_is_retried_on_the_virtual_clock() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let case = mocks("ThrottledCounter");
+    let (_, outcome) =
+        replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
+    let outcome = outcome.expect("execution");
+    assert_eq!(outcome.status, Status::Succeeded);
+    let failed = outcome.history.iter().filter(|e| e.kind == "LambdaFunctionFailed").count();
+    assert_eq!(failed, 2, "two throttled attempts, then success");
+    assert!(outcome.virtual_duration <= Duration::from_secs(20), "full jitter stays within the back-off");
+}
