@@ -43,19 +43,19 @@ build: ## Build every function (debug)
 
 .PHONY: emulator
 emulator: setup ## Start the local AWS emulator (moto server on 127.0.0.1:$(MOTO_PORT))
-	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh start
+	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh aws start
 
 .PHONY: emulator-stop
 emulator-stop: ## Stop the local AWS emulator
-	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh stop
+	MOTO_PORT=$(MOTO_PORT) tools/emulator.sh aws stop
 
 .PHONY: slack-emulator
 slack-emulator: setup ## Start the local Slack API emulator (emulate on port $(SLACK_PORT), seeded from tools/slack-emulator.yaml)
-	SLACK_PORT=$(SLACK_PORT) tools/slack-emulator.sh start
+	SLACK_PORT=$(SLACK_PORT) tools/emulator.sh slack start
 
 .PHONY: slack-emulator-stop
 slack-emulator-stop: ## Stop the local Slack API emulator
-	SLACK_PORT=$(SLACK_PORT) tools/slack-emulator.sh stop
+	SLACK_PORT=$(SLACK_PORT) tools/emulator.sh slack stop
 
 .PHONY: invoke
 invoke: emulator $(if $(filter slack-channel-creator,$(FN)),slack-emulator) ## Run FN on EVENT against the emulator: make invoke FN=alarm-router EVENT=events/alarm-router/metric-alarm.json

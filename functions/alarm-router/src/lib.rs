@@ -12,13 +12,12 @@ use aws_sdk_ssmincidents::types::{
     TriggerDetails,
 };
 use aws_smithy_types::DateTime as SmithyDateTime;
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
 use shared::incident::execution_arn;
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
-use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+use strum::{EnumIter, IntoStaticStr};
 
 /// Incident Manager keeps at most this much of the triggering event.
 pub const MAX_TRIGGER_RAW_DATA: usize = 4000;
@@ -39,18 +38,7 @@ pub enum RouterError {
     TransientError(String),
 }
 
-impl RouterError {
-    /// Every error name the router can return.
-    pub fn names() -> Vec<&'static str> {
-        Self::iter().map(<&'static str>::from).collect()
-    }
-}
-
-impl From<RouterError> for Diagnostic {
-    fn from(err: RouterError) -> Self {
-        Diagnostic { error_type: <&'static str>::from(&err).to_owned(), error_message: err.to_string() }
-    }
-}
+shared::lambda_error_names!(RouterError);
 
 /// Where the router sends things, read once at cold start.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use aws_sdk_ssmincidents::operation::update_incident_record::UpdateIncidentRecor
 use aws_sdk_ssmincidents::types::{IncidentRecordSource, IncidentRecordSummary};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
+use lambda_runtime::Diagnostic;
 use shared::AlarmKind;
 
 const STATE_MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:first-response";

@@ -10,12 +10,11 @@ use std::time::Duration;
 use aws_sdk_sfn::operation::list_executions::ListExecutionsError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::IncidentKey;
 use shared::aws::{describe, is_transient};
-use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+use strum::{EnumIter, IntoStaticStr};
 
 /// How many failed execution ARNs the result lists, newest first.
 pub const MAX_LISTED_FAILURES: usize = 10;
@@ -35,18 +34,7 @@ pub enum CounterError {
     TransientError(String),
 }
 
-impl CounterError {
-    /// Every error name the counter can return.
-    pub fn names() -> Vec<&'static str> {
-        Self::iter().map(<&'static str>::from).collect()
-    }
-}
-
-impl From<CounterError> for Diagnostic {
-    fn from(err: CounterError) -> Self {
-        Diagnostic { error_type: <&'static str>::from(&err).to_owned(), error_message: err.to_string() }
-    }
-}
+shared::lambda_error_names!(CounterError);
 
 /// The breaker's settings, read once at cold start.
 #[derive(Debug, Clone, PartialEq, Eq)]

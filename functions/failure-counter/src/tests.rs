@@ -6,6 +6,7 @@ use aws_sdk_sfn::types::error::StateMachineDoesNotExist;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime as SmithyDateTime;
 use aws_smithy_types::error::ErrorMetadata;
+use lambda_runtime::Diagnostic;
 use serde_json::json;
 
 const STATE_MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:first-response";

@@ -11,12 +11,11 @@ use std::time::Duration;
 use aws_sdk_ssm::operation::get_command_invocation::{GetCommandInvocationError, GetCommandInvocationOutput};
 use aws_sdk_ssm::operation::send_command::SendCommandError;
 use aws_sdk_ssm::types::{CommandInvocationStatus, Target};
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
 use shared::{IncidentKey, Remediation, Route, Targets};
-use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+use strum::{EnumIter, IntoStaticStr};
 use tokio::time::{Instant, sleep};
 
 /// The SSM document that runs the restart.
@@ -44,18 +43,7 @@ pub enum RestartError {
     TransientError(String),
 }
 
-impl RestartError {
-    /// Every error name the function can return.
-    pub fn names() -> Vec<&'static str> {
-        Self::iter().map(<&'static str>::from).collect()
-    }
-}
-
-impl From<RestartError> for Diagnostic {
-    fn from(err: RestartError) -> Self {
-        Diagnostic { error_type: <&'static str>::from(&err).to_owned(), error_message: err.to_string() }
-    }
-}
+shared::lambda_error_names!(RestartError);
 
 /// How the function polls SSM.
 #[derive(Debug, Clone, PartialEq, Eq)]

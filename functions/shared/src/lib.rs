@@ -10,6 +10,31 @@ pub use alarm::{Alarm, AlarmKind, AlarmState, InvalidEvent};
 pub use incident::{FirstResponseInput, IncidentKey, Notice};
 pub use routing::{Action, Remediation, Route, Routes, RoutesError, Severity, Tag, Targets};
 
+/// For a function's error enum whose variant names are the error names Lambda reports (derived with
+/// strum's `IntoStaticStr` and `EnumIter`): `names()`, listing every name the function can return
+/// (the ASL contract tests read it), and the conversion into `lambda_runtime::Diagnostic`, so the
+/// name Step Functions matches is the variant's, never a Rust type path.
+#[macro_export]
+macro_rules! lambda_error_names {
+    ($error:ty) => {
+        impl $error {
+            /// Every error name the function can return.
+            pub fn names() -> Vec<&'static str> {
+                <$error as strum::IntoEnumIterator>::iter().map(<&'static str>::from).collect()
+            }
+        }
+
+        impl From<$error> for lambda_runtime::Diagnostic {
+            fn from(err: $error) -> Self {
+                lambda_runtime::Diagnostic {
+                    error_type: <&'static str>::from(&err).to_owned(),
+                    error_message: err.to_string(),
+                }
+            }
+        }
+    };
+}
+
 /// Reads an environment variable that must be set, for `main()` wiring.
 pub fn required_env(name: &str) -> Result<String, String> {
     std::env::var(name)

@@ -19,11 +19,10 @@ use std::time::Duration;
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use lambda_runtime::Diagnostic;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+use strum::{EnumIter, IntoStaticStr};
 use tokio::time::Instant;
 
 use crate::escalation::Escalation;
@@ -54,24 +53,15 @@ pub enum WarRoomError {
     TransientError(String),
 }
 
-impl WarRoomError {
-    /// Every error name the function can return.
-    pub fn names() -> Vec<&'static str> {
-        Self::iter().map(<&'static str>::from).collect()
-    }
+shared::lambda_error_names!(WarRoomError);
 
+impl WarRoomError {
     /// Slack's error code, for an `ok: false` answer.
     pub fn slack_code(&self) -> Option<&str> {
         match self {
             Self::SlackApiError { code, .. } => Some(code),
             _ => None,
         }
-    }
-}
-
-impl From<WarRoomError> for Diagnostic {
-    fn from(err: WarRoomError) -> Self {
-        Diagnostic { error_type: <&'static str>::from(&err).to_owned(), error_message: err.to_string() }
     }
 }
 
