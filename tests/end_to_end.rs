@@ -63,6 +63,16 @@ async fn a_remediate_alarm_starts_one_execution_however_often_it_is_delivered() 
     assert_eq!(input["route"]["remediation"]["service"], "nginx");
     assert_eq!(input["incidentKey"], first.incident_key.as_str());
     assert!(published(&moto, &emulator.topic_arn).await.is_empty(), "remediation must not page anyone");
+
+    // AND once that execution has ended, a late redelivery is a duplicate, not a second remediation
+    sfn.stop_execution().execution_arn(execution_arn).send().await.expect("stop");
+    let late = alarm_router::handle(&clients, &router, event("alarm-router/metric-alarm.json")).await.expect("late");
+    assert_eq!(
+        late.outcome,
+        alarm_router::Outcome::StartedExecution { execution_arn: execution_arn.to_owned(), duplicate: true }
+    );
+    let listed = sfn.list_executions().state_machine_arn(&emulator.state_machine_arn).send().await.expect("list");
+    assert_eq!(listed.executions().len(), 1);
 }
 
 #[tokio::test]
