@@ -403,15 +403,9 @@ fn summarize(reports: &[&InstanceReport]) -> String {
         .join(", ")
 }
 
+/// At most `max` bytes, cut on a character boundary and marked with `…` where cut.
 fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    if text.len() <= max { text.to_owned() } else { format!("{}…", &text[..text.floor_char_boundary(max)]) }
 }
 
 fn millis(duration: Duration) -> u64 {
