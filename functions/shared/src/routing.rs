@@ -5,7 +5,6 @@
 //! alarm no rule matches takes the default route, which notifies humans.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -20,13 +19,44 @@ pub const SERVICE_NAME_PATTERN: &str = "^[A-Za-z0-9@._-]+$";
 /// Route names become part of execution names, so they are kept short and plain.
 pub const ROUTE_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,31}$";
 
-static SERVICE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(SERVICE_NAME_PATTERN).expect("valid pattern"));
-static ROUTE_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(ROUTE_NAME_PATTERN).expect("valid pattern"));
-static INSTANCE_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new("^(i|mi)-[0-9a-f]{8,17}$").expect("valid pattern"));
-static TAG_KEY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$").expect("valid pattern"));
-static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[^@\s<>,;]{1,64}@[^@\s<>,;]+\.[^@\s<>,;]+$").expect("valid pattern"));
+/// [`SERVICE_NAME_PATTERN`]: one or more of `[A-Za-z0-9@._-]`.
+fn is_service_name(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"@._-".contains(&b))
+}
+
+/// [`ROUTE_NAME_PATTERN`]: a lowercase letter or digit, then up to 31 of `[a-z0-9-]`.
+fn is_route_name(text: &str) -> bool {
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (1..=32).contains(&text.len())
+        && text.bytes().next().is_some_and(plain)
+        && text.bytes().all(|b| plain(b) || b == b'-')
+}
+
+/// An EC2 or managed instance id: `i-` or `mi-` and 8 to 17 lowercase hex digits.
+fn is_instance_id(text: &str) -> bool {
+    let hex = text.strip_prefix("i-").or_else(|| text.strip_prefix("mi-")).unwrap_or_default();
+    (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// An EC2 tag key or value as SSM targets take it: 1 to 128 of `[A-Za-z0-9 _.:/=+@-]`.
+fn is_tag_text(text: &str) -> bool {
+    (1..=128).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b" _.:/=+@-".contains(&b))
+}
+
+/// A plausible e-mail address: one `@`, a local part of at most 64 characters, a dotted domain,
+/// and no white space or list punctuation anywhere.
+fn is_email(text: &str) -> bool {
+    let clean = |part: &str| !part.is_empty() && !part.chars().any(|c| c.is_whitespace() || "@<>,;".contains(c));
+    match text.split_once('@') {
+        Some((local, domain)) => {
+            local.chars().count() <= 64
+                && clean(local)
+                && clean(domain)
+                && domain.split_once('.').is_some_and(|(host, rest)| !host.is_empty() && !rest.is_empty())
+        }
+        None => false,
+    }
+}
 
 /// At most this many responders are invited to a route's war room.
 pub const MAX_RESPONDERS: usize = 50;
@@ -235,7 +265,7 @@ fn default_max_errors() -> String {
 impl Remediation {
     /// Checks every value that reaches SSM or a shell.
     pub fn validate(&self) -> Result<(), String> {
-        if !SERVICE_NAME.is_match(&self.service) {
+        if !is_service_name(&self.service) {
             return Err(format!("service {:?} does not match {SERVICE_NAME_PATTERN}", self.service));
         }
         match &self.targets {
@@ -244,12 +274,12 @@ impl Remediation {
                 return Err("targets.instanceIds lists more than 50 instances (use a tag)".into());
             }
             Targets::InstanceIds(ids) => {
-                if let Some(bad) = ids.iter().find(|id| !INSTANCE_ID.is_match(id)) {
+                if let Some(bad) = ids.iter().find(|id| !is_instance_id(id)) {
                     return Err(format!("{bad:?} is not an instance id"));
                 }
             }
             Targets::Tag(Tag { key, value }) => {
-                if !TAG_KEY.is_match(key) || !TAG_KEY.is_match(value) {
+                if !is_tag_text(key) || !is_tag_text(value) {
                     return Err(format!("tag {key:?}={value:?} is not a valid EC2 tag"));
                 }
             }
@@ -366,7 +396,7 @@ impl Routes {
         let mut rules = Vec::with_capacity(file.rules.len());
         for rule in file.rules {
             let fail = |why: String| RoutesError(format!("rule {:?}: {why}", rule.name));
-            if !ROUTE_NAME.is_match(&rule.name) || rule.name == DEFAULT_ROUTE_NAME {
+            if !is_route_name(&rule.name) || rule.name == DEFAULT_ROUTE_NAME {
                 return Err(fail(format!(
                     "the name must match {ROUTE_NAME_PATTERN} and not be {DEFAULT_ROUTE_NAME:?}"
                 )));
@@ -450,7 +480,7 @@ fn validate_responders(responders: &[String]) -> Result<(), String> {
     if responders.len() > MAX_RESPONDERS {
         return Err(format!("responders lists more than {MAX_RESPONDERS} addresses"));
     }
-    if let Some(bad) = responders.iter().find(|r| !EMAIL.is_match(r)) {
+    if let Some(bad) = responders.iter().find(|r| !is_email(r)) {
         return Err(format!("responder {bad:?} is not an e-mail address"));
     }
     let unique: std::collections::BTreeSet<String> = responders.iter().map(|r| r.to_lowercase()).collect();
@@ -614,6 +644,41 @@ default:
         for (yaml, expected) in cases {
             let err = Routes::from_yaml(yaml).expect_err(yaml);
             assert!(err.0.contains(expected), "{yaml}: {err}");
+        }
+    }
+
+    /// A value check, what it must accept, and what it must refuse.
+    type CheckCase<'a> = (fn(&str) -> bool, &'a [&'a str], &'a [&'a str]);
+
+    #[test]
+    fn value_checks_accept_exactly_what_their_patterns_describe() {
+        let (route_32, route_33, tag_129) = ("a".repeat(32), "a".repeat(33), "t".repeat(129));
+        let cases: [CheckCase; 5] = [
+            (
+                is_service_name,
+                &["nginx", "php8.2-fpm", "getty@tty1", "a_b"],
+                &["", "ng inx", "nginx;", "ngïnx", "$(x)"],
+            ),
+            (is_route_name, &["web", "0", "web-nginx", &route_32], &["", "-web", "Web", "web_x", &route_33]),
+            (
+                is_instance_id,
+                &["i-0a1b2c3d", "i-0a1b2c3d4e5f60718", "mi-0123456789abcdef0"],
+                &["i-0A1B2C3D", "i-0a1b2c3", "x-0a1b2c3d", "i-0a1b2c3d4e5f607189"],
+            ),
+            (is_tag_text, &["Role", "web server", "aws:cloudformation:stack-name"], &["", "a;b", "tag\n", &tag_129]),
+            (
+                is_email,
+                &["alice@example.com", "on.call+web@ops.example.co.uk"],
+                &["alice", "a@b", "@example.com", "a b@example.com", "a@@example.com", "a@example.com,b@example.com"],
+            ),
+        ];
+        for (check, good, bad) in cases {
+            for text in good {
+                assert!(check(text), "{text:?} should pass");
+            }
+            for text in bad {
+                assert!(!check(text), "{text:?} should fail");
+            }
         }
     }
 
