@@ -22,45 +22,62 @@ pub fn event(relative: &str) -> serde_json::Value {
     serde_json::from_str(&read(&format!("events/{relative}"))).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
-/// A moto server on a free loopback port, stopped when dropped.
-pub struct MotoServer {
+/// A local emulator process on a free loopback port, killed when dropped.
+struct Emulator {
     child: Child,
-    pub endpoint: String,
+    port: u16,
 }
 
-impl MotoServer {
-    /// Starts `.venv/bin/moto_server` (installed by `make setup`) and waits until it listens.
-    pub fn start() -> Self {
-        let binary = repo_root().join(".venv/bin/moto_server");
+impl Emulator {
+    /// Starts `relative` (a program `make setup` installs) with the arguments `args(port)` gives,
+    /// and waits until it listens.
+    fn start(relative: &str, args: impl FnOnce(u16) -> Vec<String>) -> Self {
+        let binary = repo_root().join(relative);
         assert!(binary.exists(), "{} is missing: run `make setup` (make test does it)", binary.display());
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new(binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(&binary)
+            .args(args(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server starts");
-        let server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        let emulator = Self { child, port };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not listen on port {port}");
+            assert!(started.elapsed() < Duration::from_secs(30), "{relative} did not listen on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+        emulator
     }
 }
 
-impl Drop for MotoServer {
+impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// A moto server on a free loopback port, stopped when dropped.
+pub struct MotoServer {
+    _process: Emulator,
+    pub endpoint: String,
+}
+
+impl MotoServer {
+    /// Starts `.venv/bin/moto_server` (installed by `make setup`) and waits until it listens.
+    pub fn start() -> Self {
+        let process = Emulator::start(".venv/bin/moto_server", |port| {
+            vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
+        });
+        Self { endpoint: format!("http://127.0.0.1:{}", process.port), _process: process }
+    }
+}
+
 /// The Slack Web API emulator (`emulate`, pinned in `tools/package.json`) on a free port, seeded
 /// from `tools/slack-emulator.yaml`, stopped when dropped.
 pub struct SlackEmulator {
-    child: Child,
+    _process: Emulator,
     /// The Web API's base URL, ending in `/`.
     pub api_url: String,
 }
@@ -68,30 +85,10 @@ pub struct SlackEmulator {
 impl SlackEmulator {
     /// Starts `tools/node_modules/.bin/emulate` (installed by `make setup`) and waits until it listens.
     pub fn start() -> Self {
-        let binary = repo_root().join("tools/node_modules/.bin/emulate");
-        assert!(binary.exists(), "{} is missing: run `make setup` (make test does it)", binary.display());
-        let seed = repo_root().join("tools/slack-emulator.yaml");
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new(binary)
-            .args(["--service", "slack", "--port", &port.to_string(), "--seed"])
-            .arg(&seed)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("emulate starts");
-        let emulator = Self { child, api_url: format!("http://127.0.0.1:{port}/api/") };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "emulate did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        emulator
-    }
-}
-
-impl Drop for SlackEmulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let seed = repo_root().join("tools/slack-emulator.yaml").display().to_string();
+        let process = Emulator::start("tools/node_modules/.bin/emulate", |port| {
+            vec!["--service".into(), "slack".into(), "--port".into(), port.to_string(), "--seed".into(), seed]
+        });
+        Self { api_url: format!("http://127.0.0.1:{}/api/", process.port), _process: process }
     }
 }
