@@ -100,7 +100,13 @@ async fn the_failure_counter_counts_the_aborted_executions_it_finds() {
     let mut request = event("failure-counter/count-request.json");
     request["stateMachineArn"] = Value::String(emulator.state_machine_arn.clone());
     let failures =
-        failure_counter::handle(&sfn, &failure_counter::CounterConfig::default(), request, chrono::Utc::now())
+        failure_counter::handle(
+            &sfn,
+            &failure_counter::CounterConfig::default(),
+            &shared::Routes::deployed().expect("routes"),
+            request,
+            chrono::Utc::now(),
+        )
             .await
             .expect("count");
 

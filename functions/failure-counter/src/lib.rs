@@ -2,8 +2,14 @@
 //!
 //! Counts executions of the first-response state machine that ended FAILED, TIMED_OUT or ABORTED
 //! within a recent window, for the alarm's route and in total, and opens the breaker when either
-//! count passes its threshold. `ListExecutions` is read newest first and paging stops as soon as a
-//! stop date leaves the window, so the cost follows recent activity, not history.
+//! count passes its threshold.
+//!
+//! `ListExecutions` lists the most recently *started* execution first, so stop dates are not in
+//! order: a slow restart started twenty minutes ago may have failed a minute ago, behind executions
+//! that stopped long before the window. Every listed execution whose stop date is inside the window
+//! counts, and paging stops only at the first start date older than the window start minus the
+//! execution timeout: nothing started before that can have stopped inside the window. The cost
+//! follows recent activity, not history.
 
 use std::time::Duration;
 
@@ -12,8 +18,8 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::IncidentKey;
 use shared::aws::{describe, is_transient};
+use shared::{Action, IncidentKey, Routes};
 use strum::{EnumIter, IntoStaticStr};
 
 /// How many failed execution ARNs the result lists, newest first.
@@ -45,11 +51,19 @@ pub struct CounterConfig {
     pub threshold: u32,
     /// The breaker opens when all routes together have more failures than this in the window.
     pub total_threshold: u32,
+    /// The state machine's `TimeoutSeconds`: the longest an execution can run, so an execution that
+    /// started earlier than the window start minus this cannot have stopped inside the window.
+    pub execution_timeout: Duration,
 }
 
 impl Default for CounterConfig {
     fn default() -> Self {
-        Self { window: Duration::from_secs(300), threshold: 5, total_threshold: 20 }
+        Self {
+            window: Duration::from_secs(300),
+            threshold: 5,
+            total_threshold: 20,
+            execution_timeout: Duration::from_secs(shared::EXECUTION_TIMEOUT_SECONDS),
+        }
     }
 }
 
@@ -78,6 +92,7 @@ impl CounterConfig {
             window: Duration::from_secs(window),
             threshold: threshold("FAILURE_THRESHOLD", defaults.threshold)?,
             total_threshold: threshold("TOTAL_FAILURE_THRESHOLD", defaults.total_threshold)?,
+            execution_timeout: defaults.execution_timeout,
         })
     }
 }
@@ -121,15 +136,32 @@ pub struct Failures {
     pub pages_read: u32,
 }
 
-/// Counts recent failures and decides whether the breaker is open. `now` is the current UTC time.
+/// Counts recent failures and decides whether the breaker is open. `now` is the current UTC time;
+/// `routes` are the deployed rules, in which the request's route must be one that remediates.
 pub async fn handle(
     sfn: &aws_sdk_sfn::Client,
     config: &CounterConfig,
+    routes: &Routes,
     input: Value,
     now: DateTime<Utc>,
 ) -> Result<Failures, CounterError> {
     let request: CountRequest = serde_json::from_value(input)
         .map_err(|e| CounterError::InvalidEvent(format!("not a failure-count request: {e}")))?;
+    match routes.by_name(&request.route.name) {
+        Some(route) if route.action == Action::Remediate => {}
+        Some(_) => {
+            return Err(CounterError::InvalidEvent(format!(
+                "route {:?} does not remediate in the deployed rules: there is nothing to count",
+                request.route.name
+            )));
+        }
+        None => {
+            return Err(CounterError::InvalidEvent(format!(
+                "route {:?} is not in the deployed rules",
+                request.route.name
+            )));
+        }
+    }
     if !request.state_machine_arn.starts_with("arn:") || !request.state_machine_arn.contains(":stateMachine:") {
         return Err(CounterError::InvalidEvent(format!(
             "stateMachineArn {:?} is not a state machine ARN",
@@ -140,6 +172,7 @@ pub async fn handle(
         .map_err(|_| CounterError::ConfigError("the failure window is too long".into()))?;
     let window_start = now - window;
     let window_start_secs = window_start.timestamp_millis() as f64 / 1000.0;
+    let oldest_start_secs = window_start_secs - config.execution_timeout.as_secs_f64();
 
     let mut count = 0u32;
     let mut total_count = 0u32;
@@ -155,9 +188,12 @@ pub async fn handle(
         let page = page.map_err(classify)?;
         pages_read += 1;
         for execution in page.executions() {
+            if execution.start_date().as_secs_f64() < oldest_start_secs {
+                break 'pages;
+            }
             let Some(stopped) = execution.stop_date() else { continue };
             if stopped.as_secs_f64() < window_start_secs {
-                break 'pages;
+                continue;
             }
             if !matches!(
                 execution.status(),

@@ -1,11 +1,13 @@
 use failure_counter::{CounterConfig, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
+use shared::Routes;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = CounterConfig::from_env()?;
+    let routes = Routes::deployed()?;
     let sfn = aws_sdk_sfn::Client::new(&aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<Value>| handle(&sfn, &config, event.payload, chrono::Utc::now()))).await
+    run(service_fn(|event: LambdaEvent<Value>| handle(&sfn, &config, &routes, event.payload, chrono::Utc::now()))).await
 }

@@ -8,6 +8,7 @@ use aws_smithy_types::DateTime as SmithyDateTime;
 use aws_smithy_types::error::ErrorMetadata;
 use lambda_runtime::Diagnostic;
 use serde_json::json;
+use shared::Routes;
 
 const STATE_MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:first-response";
 
@@ -20,16 +21,27 @@ fn request() -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
 }
 
-/// An execution of `route` that stopped `ago_secs` before [`now`].
+/// An execution of `route` that ran for 30 s and stopped `ago_secs` before [`now`].
 fn execution(route: &str, n: u32, status: ExecutionStatus, ago_secs: i64) -> ExecutionListItem {
-    let stopped = now().timestamp() - ago_secs;
+    execution_between(route, n, status, ago_secs + 30, ago_secs)
+}
+
+/// An execution of `route` that started `started_ago` and stopped `stopped_ago` seconds before [`now`].
+fn execution_between(
+    route: &str,
+    n: u32,
+    status: ExecutionStatus,
+    started_ago: i64,
+    stopped_ago: i64,
+) -> ExecutionListItem {
+    let (started, stopped) = (now().timestamp() - started_ago, now().timestamp() - stopped_ago);
     let name = format!("{route}__web-nginx-down__{n:020}");
     let builder = ExecutionListItem::builder()
         .execution_arn(format!("arn:aws:states:eu-west-1:123456789012:execution:first-response:{name}"))
         .state_machine_arn(STATE_MACHINE)
         .name(name)
         .status(status.clone())
-        .start_date(SmithyDateTime::from_secs(stopped - 30));
+        .start_date(SmithyDateTime::from_secs(started));
     let builder = if status == ExecutionStatus::Running {
         builder
     } else {
@@ -48,6 +60,10 @@ fn page(token_in: Option<&'static str>, token_out: Option<&'static str>, items: 
                 .build()
                 .expect("page")
         })
+}
+
+fn routes() -> Routes {
+    Routes::deployed().expect("deployed routes")
 }
 
 fn client(rules: &[&Rule]) -> aws_sdk_sfn::Client {
@@ -71,7 +87,7 @@ async fn counts_failed_timed_out_and_aborted_executions_per_route_and_in_total()
         ],
     );
     // WHEN the counter reads them
-    let failures = handle(&client(&[&only]), &CounterConfig::default(), request(), now()).await.expect("count");
+    let failures = handle(&client(&[&only]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
     // THEN three are this route's failures, four are failures overall, and the breaker stays shut
     assert_eq!((failures.count, failures.total_count, failures.breaker_open), (3, 4, false));
     assert_eq!(failures.recent_failed_executions.len(), 3);
@@ -80,23 +96,48 @@ async fn counts_failed_timed_out_and_aborted_executions_per_route_and_in_total()
 }
 
 #[tokio::test]
-async fn paging_stops_as_soon_as_a_stop_date_leaves_the_window() {
+async fn a_slow_failure_that_started_before_a_finished_execution_still_counts() {
+    // GIVEN (newest start first, as ListExecutions lists them) a quick failure, then an execution
+    // that stopped before the window, then a slow restart started 20 minutes ago that timed out
+    // a minute ago: the failure the breaker exists for
     use ExecutionStatus::*;
+    let only = page(
+        None,
+        None,
+        vec![
+            execution_between("web-nginx", 1, Failed, 40, 10),
+            execution_between("web-nginx", 2, Succeeded, 700, 650),
+            execution_between("web-nginx", 3, TimedOut, 1200, 60),
+        ],
+    );
+    // WHEN the counter reads them
+    let failures = handle(&client(&[&only]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
+    // THEN both failures that stopped inside the window count, whatever order they started in
+    assert_eq!(failures.count, 2, "{failures:?}");
+    assert!(failures.recent_failed_executions[1].ends_with("00000000000000000003"));
+}
+
+#[tokio::test]
+async fn paging_stops_once_a_start_date_is_older_than_any_execution_that_can_stop_in_the_window() {
+    // GIVEN a window of 300 s and executions that run at most 3,600 s
+    use ExecutionStatus::*;
+    let config = CounterConfig { execution_timeout: Duration::from_secs(3600), ..CounterConfig::default() };
     let first =
-        page(None, Some("t1"), vec![execution("web-nginx", 1, Failed, 10), execution("web-nginx", 2, Failed, 20)]);
+        page(None, Some("t1"), vec![execution("web-nginx", 1, Failed, 10), execution("web-nginx", 2, Failed, 400)]);
     let second = page(
         Some("t1"),
         Some("t2"),
         vec![
-            execution("web-nginx", 3, Failed, 290),
-            execution("web-nginx", 4, Failed, 301),
-            execution("web-nginx", 5, Failed, 302),
+            execution_between("web-nginx", 3, TimedOut, 3800, 200),
+            execution_between("web-nginx", 4, Failed, 3901, 3890),
+            execution_between("web-nginx", 5, Failed, 3950, 250),
         ],
     );
-    let never = page(Some("t2"), None, vec![execution("web-nginx", 6, Failed, 900)]);
-    let failures =
-        handle(&client(&[&first, &second, &never]), &CounterConfig::default(), request(), now()).await.expect("count");
-    assert_eq!(failures.count, 3, "only the three inside the 300 s window count");
+    let never = page(Some("t2"), None, vec![execution("web-nginx", 6, Failed, 20)]);
+    // WHEN the counter reads them
+    let failures = handle(&client(&[&first, &second, &never]), &config, &routes(), request(), now()).await.expect("count");
+    // THEN it counts the two inside the window and stops at the first start older than 3,900 s
+    assert_eq!(failures.count, 2, "{failures:?}");
     assert_eq!(failures.pages_read, 2);
     assert_eq!(never.num_calls(), 0, "the third page must not be read");
 }
@@ -108,10 +149,10 @@ async fn the_breaker_opens_only_above_the_threshold() {
     let mut six = five.clone();
     six.push(execution("web-nginx", 9, Aborted, 60));
     let at = page(None, None, five);
-    let shut = handle(&client(&[&at]), &CounterConfig::default(), request(), now()).await.expect("count");
+    let shut = handle(&client(&[&at]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
     assert!(!shut.breaker_open, "5 failures is not more than 5");
     let above = page(None, None, six);
-    let open = handle(&client(&[&above]), &CounterConfig::default(), request(), now()).await.expect("count");
+    let open = handle(&client(&[&above]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
     assert!(open.breaker_open);
     assert!(open.reason.as_deref().is_some_and(|r| r.contains("route web-nginx failed 6 times")), "{:?}", open.reason);
 }
@@ -121,7 +162,7 @@ async fn many_failures_across_routes_open_the_breaker_too() {
     let others: Vec<_> = (0..4).map(|n| execution("database", n, ExecutionStatus::Failed, 10)).collect();
     let config = CounterConfig { total_threshold: 3, ..CounterConfig::default() };
     let only = page(None, None, others);
-    let failures = handle(&client(&[&only]), &config, request(), now()).await.expect("count");
+    let failures = handle(&client(&[&only]), &config, &routes(), request(), now()).await.expect("count");
     assert_eq!((failures.count, failures.total_count, failures.breaker_open), (0, 4, true));
 }
 
@@ -129,7 +170,7 @@ async fn many_failures_across_routes_open_the_breaker_too() {
 async fn throttling_is_transient() {
     let throttled = mock!(aws_sdk_sfn::Client::list_executions)
         .then_error(|| ListExecutionsError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
-    let err = handle(&client(&[&throttled]), &CounterConfig::default(), request(), now()).await.expect_err("throttled");
+    let err = handle(&client(&[&throttled]), &CounterConfig::default(), &routes(), request(), now()).await.expect_err("throttled");
     assert_eq!(Diagnostic::from(err).error_type, "TransientError");
 }
 
@@ -137,7 +178,7 @@ async fn throttling_is_transient() {
 async fn a_missing_state_machine_is_a_config_error() {
     let missing = mock!(aws_sdk_sfn::Client::list_executions)
         .then_error(|| ListExecutionsError::StateMachineDoesNotExist(StateMachineDoesNotExist::builder().build()));
-    let err = handle(&client(&[&missing]), &CounterConfig::default(), request(), now()).await.expect_err("missing");
+    let err = handle(&client(&[&missing]), &CounterConfig::default(), &routes(), request(), now()).await.expect_err("missing");
     assert_eq!(<&str>::from(&err), "ConfigError");
 }
 
@@ -145,8 +186,24 @@ async fn a_missing_state_machine_is_a_config_error() {
 async fn junk_input_is_invalid_and_reads_nothing() {
     let any = page(None, None, vec![]);
     for junk in [json!("count"), json!({}), json!({"stateMachineArn": "nope", "route": {"name": "web-nginx"}})] {
-        let err = handle(&client(&[&any]), &CounterConfig::default(), junk.clone(), now()).await.expect_err("junk");
+        let err = handle(&client(&[&any]), &CounterConfig::default(), &routes(), junk.clone(), now()).await.expect_err("junk");
         assert_eq!(<&str>::from(&err), "InvalidEvent", "{junk}");
+    }
+    assert_eq!(any.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_route_that_is_not_a_deployed_remediation_is_invalid_and_reads_nothing() {
+    // GIVEN requests naming a route the rules do not have, and one that only pages
+    let any = page(None, None, vec![]);
+    for name in ["no-such-route", "database"] {
+        let mut forged = request();
+        forged["route"]["name"] = json!(name);
+        // WHEN the counter is asked to count for them
+        let err = handle(&client(&[&any]), &CounterConfig::default(), &routes(), forged, now()).await.expect_err(name);
+        // THEN it refuses, naming the route, before reading anything
+        assert_eq!(<&str>::from(&err), "InvalidEvent");
+        assert!(err.to_string().contains(name), "{err}");
     }
     assert_eq!(any.num_calls(), 0);
 }

@@ -247,6 +247,60 @@ pub struct Remediation {
     /// SSM `MaxErrors`: failures after which SSM stops sending the command.
     #[serde(default = "default_max_errors")]
     pub max_errors: String,
+    /// How long, after every target reports the service active, the alarm itself has to return to
+    /// OK before the restart counts as failed. Unset: the alarm's period × evaluation periods,
+    /// plus a minute (see [`default_recovery_seconds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_seconds: Option<u64>,
+}
+
+/// The longest a route may wait for its alarm to return to OK after a restart.
+pub const MAX_RECOVERY_SECONDS: u64 = 1800;
+/// The shortest such wait: CloudWatch evaluates most alarms once a minute.
+pub const MIN_RECOVERY_SECONDS: u64 = 60;
+
+/// How long to wait for an alarm to return to OK when its route does not say: the time the alarm
+/// needs to see enough good datapoints (`period` × `evaluation_periods`) plus a minute for
+/// CloudWatch's evaluation delay, within [`MIN_RECOVERY_SECONDS`]..=[`MAX_RECOVERY_SECONDS`].
+/// Without a period (composite alarms), ten minutes.
+pub fn default_recovery_seconds(period_seconds: Option<u64>, evaluation_periods: Option<u64>) -> u64 {
+    match period_seconds {
+        Some(period) => period
+            .saturating_mul(evaluation_periods.unwrap_or(1).max(1))
+            .saturating_add(60)
+            .clamp(MIN_RECOVERY_SECONDS, MAX_RECOVERY_SECONDS),
+        None => 600,
+    }
+}
+
+/// Why a unit is never restarted by automation, when it is one of those; `None` for an ordinary
+/// service. Restarting these powers off, reboots or isolates the host, or cuts the automation off
+/// from it (the SSM agent runs the very command that restarts it).
+pub fn forbidden_unit(unit: &str) -> Option<&'static str> {
+    let name = unit.strip_suffix(".service").unwrap_or(unit);
+    let lower = name.to_ascii_lowercase();
+    if is_systemd_suffix(unit) {
+        return Some("only services can be restarted: targets, mounts, slices, sockets and timers change what the whole host runs");
+    }
+    if lower.starts_with("systemd-") || lower == "systemd" || lower == "init" {
+        return Some("systemd's own units keep the host running; restarting them can hang or reboot it");
+    }
+    if ["reboot", "poweroff", "halt", "kexec", "shutdown", "emergency", "rescue"].iter().any(|w| lower.starts_with(w)) {
+        return Some("this unit powers off, reboots or isolates the host");
+    }
+    if lower == "dbus" || lower.starts_with("dbus-") {
+        return Some("restarting D-Bus breaks systemd and logind on the host");
+    }
+    if lower.contains("amazon-ssm-agent") || lower == "ssm-agent" {
+        return Some("the SSM agent runs the restart command itself: restarting it cuts automation off from the host");
+    }
+    None
+}
+
+fn is_systemd_suffix(unit: &str) -> bool {
+    const SUFFIXES: [&str; 11] =
+        [".target", ".mount", ".automount", ".slice", ".socket", ".device", ".swap", ".path", ".timer", ".scope", ".snapshot"];
+    SUFFIXES.iter().any(|suffix| unit.ends_with(suffix))
 }
 
 fn default_timeout_seconds() -> u64 {
@@ -255,8 +309,10 @@ fn default_timeout_seconds() -> u64 {
 fn default_settle_seconds() -> u64 {
     5
 }
+/// One instance at a time: a restart that takes a service down everywhere at once is an outage of
+/// its own, and the first failure stops the rest (with `maxErrors` 0).
 fn default_max_concurrency() -> String {
-    "50%".to_owned()
+    "1".to_owned()
 }
 fn default_max_errors() -> String {
     "0".to_owned()
@@ -265,8 +321,11 @@ fn default_max_errors() -> String {
 impl Remediation {
     /// Checks every value that reaches SSM or a shell.
     pub fn validate(&self) -> Result<(), String> {
-        if !is_service_name(&self.service) {
-            return Err(format!("service {:?} does not match {SERVICE_NAME_PATTERN}", self.service));
+        if !is_service_name(&self.service) || self.service.len() > 128 {
+            return Err(format!("service {:?} does not match {SERVICE_NAME_PATTERN} (at most 128)", self.service));
+        }
+        if let Some(why) = forbidden_unit(&self.service) {
+            return Err(format!("service {:?} is refused: {why}", self.service));
         }
         match &self.targets {
             Targets::InstanceIds(ids) if ids.is_empty() => return Err("targets.instanceIds is empty".into()),
@@ -292,6 +351,13 @@ impl Remediation {
         }
         if self.settle_seconds > 60 || self.settle_seconds >= self.timeout_seconds {
             return Err(format!("settleSeconds {} must be at most 60 and below timeoutSeconds", self.settle_seconds));
+        }
+        if let Some(seconds) = self.recovery_seconds
+            && !(MIN_RECOVERY_SECONDS..=MAX_RECOVERY_SECONDS).contains(&seconds)
+        {
+            return Err(format!(
+                "recoverySeconds {seconds} is outside {MIN_RECOVERY_SECONDS}..={MAX_RECOVERY_SECONDS}"
+            ));
         }
         for (field, value) in [("maxConcurrency", &self.max_concurrency), ("maxErrors", &self.max_errors)] {
             if !is_ssm_limit(value) {
@@ -375,6 +441,20 @@ pub struct Route {
     pub responders: Vec<String>,
 }
 
+impl Route {
+    fn of(rule: &Rule) -> Self {
+        Self {
+            name: rule.name.clone(),
+            action: rule.action,
+            severity: rule.severity,
+            impact: rule.severity.impact(),
+            runbook_url: rule.runbook_url.clone(),
+            remediation: rule.remediation.clone(),
+            responders: rule.responders.clone(),
+        }
+    }
+}
+
 /// The name of the route taken when no rule matches.
 pub const DEFAULT_ROUTE_NAME: &str = "default";
 
@@ -446,24 +526,34 @@ impl Routes {
         self.rules
             .iter()
             .find(|(rule, regex)| matches(&rule.conditions, regex.as_ref(), alarm))
-            .map(|(rule, _)| Route {
-                name: rule.name.clone(),
-                action: rule.action,
-                severity: rule.severity,
-                impact: rule.severity.impact(),
-                runbook_url: rule.runbook_url.clone(),
-                remediation: rule.remediation.clone(),
-                responders: rule.responders.clone(),
-            })
-            .unwrap_or_else(|| Route {
+            .map(|(rule, _)| Route::of(rule))
+            .unwrap_or_else(|| self.default_route())
+    }
+
+    /// The route of this name as the deployed rules define it: what a function that acts on a route
+    /// uses, whatever its input says. `None` for a name no rule has.
+    pub fn by_name(&self, name: &str) -> Option<Route> {
+        if name == DEFAULT_ROUTE_NAME {
+            return Some(self.default_route());
+        }
+        self.rules.iter().find(|(rule, _)| rule.name == name).map(|(rule, _)| Route::of(rule))
+    }
+
+    /// Every rule's remediation, by route name.
+    pub fn remediations(&self) -> impl Iterator<Item = (&str, &Remediation)> {
+        self.rules.iter().filter_map(|(rule, _)| Some((rule.name.as_str(), rule.remediation.as_ref()?)))
+    }
+
+    fn default_route(&self) -> Route {
+        Route {
                 name: DEFAULT_ROUTE_NAME.to_owned(),
                 action: self.default.action,
                 severity: self.default.severity,
                 impact: self.default.severity.impact(),
                 runbook_url: self.default.runbook_url.clone(),
-                remediation: None,
-                responders: Vec::new(),
-            })
+            remediation: None,
+            responders: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -680,6 +770,62 @@ default:
                 assert!(!check(text), "{text:?} should fail");
             }
         }
+    }
+
+    #[test]
+    fn units_that_power_off_reboot_or_isolate_a_host_are_refused_with_the_reason() {
+        let refused = [
+            ("multi-user.target", "only services"),
+            ("rescue.target", "only services"),
+            ("home.mount", "only services"),
+            ("systemd-poweroff", "systemd's own"),
+            ("systemd-reboot.service", "systemd's own"),
+            ("systemd-journald", "systemd's own"),
+            ("reboot", "reboots"),
+            ("poweroff.service", "reboots"),
+            ("emergency", "isolates"),
+            ("dbus", "D-Bus"),
+            ("amazon-ssm-agent", "SSM agent"),
+            ("snap.amazon-ssm-agent.amazon-ssm-agent.service", "SSM agent"),
+        ];
+        for (unit, why) in refused {
+            let yaml = format!(
+                "rules:\n  - name: r\n    action: remediate\n    remediation:\n      targets: {{ instanceIds: [i-0123456789abcdef0] }}\n      service: {unit}\n"
+            );
+            let err = Routes::from_yaml(&yaml).expect_err(unit);
+            assert!(err.0.contains("is refused") && err.0.contains(why), "{unit}: {err}");
+        }
+        for unit in ["nginx", "nginx.service", "php8.2-fpm", "getty@tty1", "sshd", "docker.service"] {
+            assert_eq!(forbidden_unit(unit), None, "{unit}");
+        }
+    }
+
+    #[test]
+    fn a_route_is_found_by_name_exactly_as_the_rules_define_it() {
+        let routes = Routes::from_yaml(RULES).expect("valid rules");
+        let route = routes.by_name("nginx").expect("nginx");
+        assert_eq!(route, routes.route(&alarm("web-nginx-down")));
+        assert_eq!(routes.by_name("default").map(|r| r.action), Some(Action::Notify));
+        assert_eq!(routes.by_name("no-such-route"), None);
+        assert_eq!(routes.remediations().map(|(name, _)| name).collect::<Vec<_>>(), ["nginx"]);
+    }
+
+    #[test]
+    fn remediation_defaults_restart_one_instance_at_a_time() {
+        let routes = Routes::from_yaml(RULES).expect("valid rules");
+        let remediation = routes.by_name("nginx").and_then(|r| r.remediation).expect("remediation");
+        assert_eq!((remediation.max_concurrency.as_str(), remediation.max_errors.as_str()), ("1", "0"));
+        assert_eq!(remediation.recovery_seconds, None);
+    }
+
+    #[test]
+    fn recovery_waits_for_the_alarm_to_see_enough_good_datapoints() {
+        assert_eq!(default_recovery_seconds(Some(60), Some(3)), 240);
+        assert_eq!(default_recovery_seconds(Some(10), Some(1)), 70);
+        assert_eq!(default_recovery_seconds(Some(3600), Some(24)), MAX_RECOVERY_SECONDS);
+        assert_eq!(default_recovery_seconds(None, None), 600);
+        let yaml = "rules:\n  - name: r\n    action: remediate\n    remediation:\n      targets: { instanceIds: [i-0123456789abcdef0] }\n      service: nginx\n      recoverySeconds: 5\n";
+        assert!(Routes::from_yaml(yaml).expect_err("too short").0.contains("recoverySeconds"));
     }
 
     #[test]

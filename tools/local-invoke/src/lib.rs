@@ -185,10 +185,11 @@ pub async fn invoke(
     let json = |value: Result<Value, serde_json::Error>| {
         value.map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })
     };
+    // Locally every function reads the same rules: ROUTES_FILE when set, else the compiled-in ones.
+    let routes = shared::Routes::load(shared::optional_env("ROUTES_FILE").as_deref())
+        .map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })?;
     match function {
         Function::AlarmRouter => {
-            let routes = shared::Routes::load(shared::optional_env("ROUTES_FILE").as_deref())
-                .map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })?;
             let router = alarm_router::RouterConfig {
                 state_machine_arn: emulator.state_machine_arn.clone(),
                 topic_arn: emulator.topic_arn.clone(),
@@ -201,7 +202,7 @@ pub async fn invoke(
         Function::FailureCounter => {
             let counter = failure_counter::CounterConfig::from_env()?;
             let sfn = aws_sdk_sfn::Client::new(config);
-            let failures = failure_counter::handle(&sfn, &counter, payload, chrono::Utc::now()).await?;
+            let failures = failure_counter::handle(&sfn, &counter, &routes, payload, chrono::Utc::now()).await?;
             json(serde_json::to_value(failures))
         }
         Function::RestartAndVerify => {
