@@ -146,3 +146,111 @@ fn every_sample_event_is_json() {
         }
     }
 }
+
+/// The longest a Task can take, retries and back-off included: every attempt runs to its
+/// `TimeoutSeconds`, and every wait is the longest the back-off allows.
+fn task_budget(state_name: &str, state: &Value) -> u64 {
+    let timeout = state["TimeoutSeconds"].as_u64().unwrap_or_else(|| panic!("{state_name} has no TimeoutSeconds"));
+    let mut attempts = 1;
+    let mut waits = 0.0;
+    for rule in state["Retry"].as_array().into_iter().flatten() {
+        let max = rule["MaxAttempts"].as_u64().unwrap_or(3);
+        let interval = rule["IntervalSeconds"].as_f64().unwrap_or(1.0);
+        let rate = rule["BackoffRate"].as_f64().unwrap_or(2.0);
+        let cap = rule["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX);
+        attempts += max;
+        waits += (0..max).map(|n| (interval * rate.powi(n as i32)).min(cap)).sum::<f64>();
+    }
+    timeout * attempts + waits.ceil() as u64
+}
+
+#[test]
+fn the_execution_timeout_exceeds_the_worst_case_of_every_task_budget_and_the_verification_loop() {
+    use restart_and_verify::{ALARM_CHECK_SECONDS, COMMAND_CHECK_SECONDS, REPORTING_GRACE_SECONDS};
+    use shared::routing::{MAX_RECOVERY_SECONDS, MAX_REMEDIATION_TIMEOUT_SECONDS};
+    let definition = definition();
+    let states = &definition["States"];
+    let budget = |name: &str| task_budget(name, &states[name]);
+    // The loop ends, on the state machine's own clock, once the command has had the route's longest
+    // timeout and the alarm its longest recovery time; the check that notices may itself take one
+    // whole budget, after one more wait.
+    let verification = MAX_REMEDIATION_TIMEOUT_SECONDS
+        + REPORTING_GRACE_SECONDS as u64
+        + MAX_RECOVERY_SECONDS
+        + budget("Check Recovery")
+        + COMMAND_CHECK_SECONDS.max(ALARM_CHECK_SECONDS);
+    let ending = budget("Notify Recovered").max(budget("Escalate") + budget("Open Incident") + budget("Open War Room"));
+    let worst = budget("Count Recent Failures") + budget("Restart") + verification + ending;
+    let timeout = definition["TimeoutSeconds"].as_u64().expect("the execution has a TimeoutSeconds");
+    assert!(
+        timeout >= worst,
+        "TimeoutSeconds {timeout} is below the worst case {worst}: the execution would end TIMED_OUT"
+    );
+    assert_eq!(timeout, shared::EXECUTION_TIMEOUT_SECONDS, "the failure counter pages back by this timeout");
+}
+
+#[test]
+fn every_task_outlasts_its_lambdas_timeout_in_the_template() {
+    let template = template();
+    let default = template["Globals"]["Function"]["Timeout"].as_u64().expect("a global Lambda timeout");
+    let lambda_timeout = |placeholder: &str| {
+        let id = placeholder.trim_start_matches("${").trim_end_matches("Arn}");
+        template["Resources"][id]["Properties"]["Timeout"].as_u64().unwrap_or(default)
+    };
+    let definition = definition();
+    let mut checked = 0;
+    for (name, state) in definition["States"].as_object().expect("States") {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let timeout = state["TimeoutSeconds"].as_u64().unwrap_or_else(|| panic!("{name} has no TimeoutSeconds"));
+        let resource = state["Resource"].as_str().expect("resource");
+        if emitted_by(resource).is_some() {
+            assert!(timeout >= lambda_timeout(resource), "{name}: {timeout}s is below its Lambda's timeout");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "checked {checked} Lambda tasks");
+}
+
+#[test]
+fn the_restart_waits_in_the_state_machine_never_in_a_lambda() {
+    let definition = definition();
+    let states = &definition["States"];
+    assert_eq!(states["Wait Before Checking"]["SecondsPath"], "$.remediation.waitSeconds");
+    assert_eq!(states["Restart"]["Next"], "Wait Before Checking");
+    assert_eq!(states["Check Recovery"]["Next"], "Verified?");
+    for step in ["Restart", "Check Recovery"] {
+        assert_eq!(
+            states[step]["Parameters"]["now.$"], "$$.State.EnteredTime",
+            "{step} measures on the execution's clock"
+        );
+    }
+}
+
+#[test]
+fn the_ssm_documents_allowed_pattern_accepts_every_unit_the_rules_restart() {
+    let template = template();
+    let document = &template["Resources"]["RestartServiceDocument"]["Properties"];
+    assert_eq!(document["DocumentType"].as_str(), Some("Command"));
+    let parameters = &document["Content"]["parameters"];
+    for name in [
+        restart_and_verify::UNIT_PARAMETER,
+        restart_and_verify::SETTLE_PARAMETER,
+        restart_and_verify::EXECUTION_TIMEOUT_PARAMETER,
+    ] {
+        assert!(parameters[name]["allowedPattern"].is_string(), "the document has no checked parameter {name}");
+    }
+    let unit = Regex::new(parameters[restart_and_verify::UNIT_PARAMETER]["allowedPattern"].as_str().expect("pattern"))
+        .expect("the allowedPattern is a regex");
+    let routes = shared::Routes::deployed().expect("deployed rules");
+    let mut units = 0;
+    for (route, remediation) in routes.remediations() {
+        assert!(unit.is_match(&remediation.service), "route {route}: the document refuses {:?}", remediation.service);
+        units += 1;
+    }
+    assert!(units >= 1, "the rules restart no unit");
+    for hostile in ["nginx; reboot", "$(id)", "a b", "", "x\ny"] {
+        assert!(!unit.is_match(hostile), "the document accepts {hostile:?}");
+    }
+}

@@ -99,45 +99,141 @@ async fn the_failure_counter_counts_the_aborted_executions_it_finds() {
     // WHEN the counter runs for the nginx route
     let mut request = event("failure-counter/count-request.json");
     request["stateMachineArn"] = Value::String(emulator.state_machine_arn.clone());
-    let failures =
-        failure_counter::handle(
-            &sfn,
-            &failure_counter::CounterConfig::default(),
-            &shared::Routes::deployed().expect("routes"),
-            request,
-            chrono::Utc::now(),
-        )
-            .await
-            .expect("count");
+    let failures = failure_counter::handle(
+        &sfn,
+        &failure_counter::CounterConfig::default(),
+        &shared::Routes::deployed().expect("routes"),
+        request,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("count");
 
     // THEN it counts six for the route, seven in total, and opens the breaker (6 > 5)
     assert_eq!((failures.count, failures.total_count, failures.breaker_open), (6, 7, true));
     assert_eq!(failures.recent_failed_executions.len(), 6);
 }
 
+/// Runs one step of restart-and-verify, as the state machine would, against the emulator.
+async fn remediation_step(config: &aws_config::SdkConfig, input: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+    let emulator = Emulator::prepare(config).await.expect("emulator");
+    local_invoke::invoke(local_invoke::Function::RestartAndVerify, input, config, &emulator).await
+}
+
+/// The check request for the report `previous`, `seconds` after the restart.
+fn check_of(mut request: Value, previous: &Value, seconds: i64) -> Value {
+    let sent: chrono::DateTime<chrono::Utc> = previous["sentAt"].as_str().expect("sentAt").parse().expect("time");
+    request["step"] = Value::from("check");
+    request["now"] = Value::from((sent + chrono::Duration::seconds(seconds)).to_rfc3339());
+    request["remediation"] = previous.clone();
+    request
+}
+
+/// Puts `name` into moto's CloudWatch in `state`, evaluated over three one-minute periods.
+async fn alarm_in(config: &aws_config::SdkConfig, name: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("CWAgent")
+        .metric_name("procstat_lookup_pid_count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(60)
+        .evaluation_periods(3)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+        .send()
+        .await
+        .expect("put alarm");
+    cloudwatch.set_alarm_state().alarm_name(name).state_value(state).state_reason("test").send().await.expect("state");
+}
+
+async fn commands(config: &aws_config::SdkConfig) -> Vec<aws_sdk_ssm::types::Command> {
+    aws_sdk_ssm::Client::new(config).list_commands().send().await.expect("list commands").commands().to_vec()
+}
+
 #[tokio::test]
-async fn restart_and_verify_sends_the_restart_and_reads_its_result() {
+async fn a_restart_is_sent_once_and_verified_by_the_alarm_returning_to_ok() {
+    // GIVEN the emulator, and the alarm still in ALARM
     let moto = MotoServer::start();
     let (config, _emulator) = emulator(&moto).await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
-    let report = restart_and_verify::handle(
-        &ssm,
-        &restart_and_verify::Polling::default(),
-        event("restart-and-verify/restart-request.json"),
-        None,
-    )
-    .await
-    .expect("report");
-    // moto answers every invocation with Success and exit code 0
-    assert!(report.verified);
-    assert_eq!(report.instances.len(), 2);
-    let commands = ssm.list_commands().command_id(&report.command_id).send().await.expect("list commands");
-    let command = commands.commands().first().expect("the command moto recorded");
-    assert_eq!(command.document_name(), Some(restart_and_verify::DOCUMENT));
+    alarm_in(&config, "web-nginx-down", aws_sdk_cloudwatch::types::StateValue::Alarm).await;
+    // WHEN the restart step runs, and Step Functions retries it
+    let request = event("restart-and-verify/restart-request.json");
+    let sent = remediation_step(&config, request.clone()).await.expect("restart");
+    let retried = remediation_step(&config, request.clone()).await.expect("retried restart");
+    // THEN one command went out, the product's document with the unit from the rules, and the retry resumed it
+    let sent_commands = commands(&config).await;
+    assert_eq!(sent_commands.len(), 1, "a retry must not restart the service again");
+    let command = &sent_commands[0];
+    assert_eq!(command.document_name(), Some(restart_and_verify::LOCAL_DOCUMENT));
     assert_eq!(command.instance_ids().len(), 2);
-    let script = command.parameters().and_then(|p| p.get("commands")).expect("commands parameter").join("\n");
-    assert!(script.contains("service='nginx'"), "{script}");
-    assert!(!script.contains("web-nginx-down"), "nothing from the alarm reaches the shell");
+    let unit = command.parameters().and_then(|p| p.get(restart_and_verify::UNIT_PARAMETER)).expect("unit");
+    assert_eq!(unit, &["nginx"]);
+    assert_eq!((retried["resumed"].as_bool(), retried["commandId"].as_str()), (Some(true), sent["commandId"].as_str()));
+    // AND while the alarm fires, the check waits (moto answers every invocation with Success)
+    let waiting = remediation_step(&config, check_of(request.clone(), &sent, 10)).await.expect("check");
+    assert_eq!(waiting["stage"], "awaitingAlarm", "{waiting}");
+    assert_eq!(waiting["instances"].as_array().map(Vec::len), Some(2));
+    // AND once the alarm is OK the restart is verified
+    alarm_in(&config, "web-nginx-down", aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    let verified = remediation_step(&config, check_of(request, &waiting, 40)).await.expect("check");
+    assert_eq!((verified["stage"].as_str(), verified["verified"].as_bool()), (Some("recovered"), Some(true)));
+    assert_eq!(commands(&config).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_forged_task_input_puts_no_command_into_ssm() {
+    let moto = MotoServer::start();
+    let (config, _emulator) = emulator(&moto).await;
+    for file in ["invalid-forged-remediation.json", "invalid-hostile-service.json", "invalid-unknown-route.json"] {
+        let err = remediation_step(&config, event(&format!("restart-and-verify/{file}"))).await.expect_err(file);
+        assert_eq!(err.error_type, "InvalidEvent", "{file}: {}", err.error_message);
+    }
+    assert!(commands(&config).await.is_empty(), "nothing reached SSM");
+}
+
+/// Launches `count` instances tagged `Role=app` in moto's EC2, through its query API.
+async fn tagged_instances(moto: &MotoServer, count: usize) {
+    let form = [
+        ("Action", "RunInstances".to_owned()),
+        ("Version", "2016-11-15".to_owned()),
+        ("ImageId", "ami-12c6146b".to_owned()),
+        ("InstanceType", "t3.micro".to_owned()),
+        ("MinCount", count.to_string()),
+        ("MaxCount", count.to_string()),
+        ("TagSpecification.1.ResourceType", "instance".to_owned()),
+        ("TagSpecification.1.Tag.1.Key", "Role".to_owned()),
+        ("TagSpecification.1.Tag.1.Value", "app".to_owned()),
+    ];
+    let response = reqwest::Client::new()
+        .post(&moto.endpoint)
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261120/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .form(&form)
+        .send()
+        .await
+        .expect("RunInstances");
+    assert!(response.status().is_success(), "RunInstances: {}", response.text().await.unwrap_or_default());
+}
+
+#[tokio::test]
+async fn tag_targets_are_verified_across_every_page_of_invocations() {
+    // GIVEN 60 instances tagged Role=app (more than one page of 50 invocations) and the alarm OK
+    let moto = MotoServer::start();
+    let (config, _emulator) = emulator(&moto).await;
+    tagged_instances(&moto, 60).await;
+    alarm_in(&config, "app-fleet-5xx-high", aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    // WHEN the app-fleet route restarts and checks
+    let request = event("restart-and-verify/restart-request-tag-targets.json");
+    let sent = remediation_step(&config, request.clone()).await.expect("restart");
+    let checked = remediation_step(&config, check_of(request, &sent, 20)).await.expect("check");
+    // THEN every one of the 60 is verified, not just the first page
+    assert_eq!(checked["stage"], "recovered", "{checked}");
+    assert_eq!(checked["targetCount"], 60);
+    assert_eq!(checked["instances"].as_array().map(Vec::len), Some(60));
 }
 
 #[tokio::test]
@@ -168,5 +264,102 @@ async fn junk_reaches_no_emulated_service() {
     let sfn = aws_sdk_sfn::Client::new(&config);
     let listed = sfn.list_executions().state_machine_arn(&emulator.state_machine_arn).send().await.expect("list");
     assert!(listed.executions().is_empty());
+    assert!(published(&moto, &emulator.topic_arn).await.is_empty());
+}
+
+/// Calls a query-protocol action of the emulator (SNS, SQS) and returns the XML answer.
+async fn query(moto: &MotoServer, service: &str, form: &[(&str, &str)]) -> String {
+    let response = reqwest::Client::new()
+        .post(&moto.endpoint)
+        .header(
+            "Authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=testing/20261120/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+            ),
+        )
+        .form(form)
+        .send()
+        .await
+        .expect("query call");
+    let status = response.status();
+    let text = response.text().await.expect("answer");
+    assert!(status.is_success(), "{form:?}: {text}");
+    text
+}
+
+#[tokio::test]
+async fn alarm_then_insufficient_data_then_ok_announces_the_recovery_to_subscribers() {
+    // GIVEN an SQS queue subscribed to the alert topic
+    let moto = MotoServer::start();
+    let (config, emulator) = emulator(&moto).await;
+    let created = query(&moto, "sqs", &[("Action", "CreateQueue"), ("QueueName", "pager")]).await;
+    assert!(created.contains("pager"), "{created}");
+    let queue_arn = "arn:aws:sqs:eu-west-1:123456789012:pager";
+    let queue_url = format!("{}/123456789012/pager", moto.endpoint);
+    query(
+        &moto,
+        "sns",
+        &[("Action", "Subscribe"), ("TopicArn", &emulator.topic_arn), ("Protocol", "sqs"), ("Endpoint", queue_arn)],
+    )
+    .await;
+    // WHEN an alarm goes ALARM, then INSUFFICIENT_DATA, then OK
+    let clients = alarm_router::Clients::new(&config);
+    let router = router_config(&emulator);
+    let transition = |state: &str, previous: &str, at: &str| {
+        let mut alarm = event("alarm-router/metric-math-alarm.json");
+        alarm["detail"]["state"]["value"] = Value::from(state);
+        alarm["detail"]["state"]["timestamp"] = Value::from(at);
+        alarm["detail"]["previousState"]["value"] = Value::from(previous);
+        alarm
+    };
+    let steps = [
+        ("ALARM", "OK", "2026-11-20T04:02:11.309+0000"),
+        ("INSUFFICIENT_DATA", "ALARM", "2026-11-20T04:09:11.309+0000"),
+        ("OK", "INSUFFICIENT_DATA", "2026-11-20T04:15:11.309+0000"),
+    ];
+    let mut actions = Vec::new();
+    for (state, previous, at) in steps {
+        let decision = alarm_router::handle(&clients, &router, transition(state, previous, at)).await.expect(state);
+        actions.push(decision.action);
+    }
+    // THEN the OK resolves, and the subscriber receives the page and then the recovery
+    use alarm_router::DecisionAction::{Ignore, Notify, Resolve};
+    assert_eq!(actions, [Notify, Ignore, Resolve]);
+    let mut received = String::new();
+    for _ in 0..5 {
+        received += &query(
+            &moto,
+            "sqs",
+            &[("Action", "ReceiveMessage"), ("QueueUrl", &queue_url), ("MaxNumberOfMessages", "10")],
+        )
+        .await;
+        if received.contains("[RECOVERED] api-5xx-rate-high") {
+            break;
+        }
+    }
+    assert!(received.contains("[ALARM] api-5xx-rate-high"), "{received}");
+    assert!(
+        received.contains("[RECOVERED] api-5xx-rate-high"),
+        "the recovery never reached the subscriber: {received}"
+    );
+}
+
+#[tokio::test]
+async fn an_ok_while_the_remediation_runs_is_announced_only_by_that_execution() {
+    // GIVEN the canonical alarm started a remediation that is still running
+    let moto = MotoServer::start();
+    let (config, emulator) = emulator(&moto).await;
+    let clients = alarm_router::Clients::new(&config);
+    let router = router_config(&emulator);
+    let started =
+        alarm_router::handle(&clients, &router, event("alarm-router/metric-alarm.json")).await.expect("alarm");
+    let execution_arn = match started.outcome {
+        alarm_router::Outcome::StartedExecution { execution_arn, .. } => execution_arn,
+        other => panic!("no execution: {other:?}"),
+    };
+    // WHEN the alarm returns to OK
+    let ok = alarm_router::handle(&clients, &router, event("alarm-router/metric-ok.json")).await.expect("ok");
+    // THEN the router leaves the recovery notice to the execution, and publishes nothing
+    assert_eq!(ok.outcome, alarm_router::Outcome::LeftToExecution { running_execution_arn: execution_arn });
     assert!(published(&moto, &emulator.topic_arn).await.is_empty());
 }

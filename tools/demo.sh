@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The offline demo: the canonical sample alarm through the alarm router and the first-response
-# state machine, three times: as it is (the restart works), with the breaker forced open, and
-# with a restart that does not bring the service back (both forced with mocks).
+# state machine, four times: as it is (the restart works and the alarm itself returns to OK a
+# minute later, on the virtual clock), with the breaker forced open and with a restart that does
+# not bring the service back (both forced with mocks), and with an alarm that keeps firing after a
+# restart that did work.
 # Expects the emulator running and target/debug/replay built (make demo does both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +26,11 @@ scenario() {
   fi
 }
 
-scenario "1. The restart works: nobody is woken" SUCCEEDED
+scenario "1. The restart works and the alarm returns to OK: nobody is woken" SUCCEEDED
 scenario "2. The circuit breaker is open: humans are paged, nothing is restarted" FAILED \
   --mocks "$mocks" --test-case BreakerOpen
 scenario "3. The restart does not bring nginx back: humans are paged with the evidence" FAILED \
   --mocks "$mocks" --test-case VerificationFailed
+scenario "4. nginx restarted and active, but the alarm still fires: humans are paged" FAILED \
+  --alarm-stays
 exit $failed

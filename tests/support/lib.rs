@@ -29,9 +29,9 @@ struct Emulator {
 }
 
 impl Emulator {
-    /// Starts `relative` (a program `make setup` installs) with the arguments `args(port)` gives,
-    /// and waits until it listens.
-    fn start(relative: &str, args: impl FnOnce(u16) -> Vec<String>) -> Self {
+    /// Starts the emulator `name` by running `relative` (a program `make setup` installs) with the
+    /// arguments `args(port)` gives, and waits until it listens.
+    fn start(name: &str, relative: &str, args: impl FnOnce(u16) -> Vec<String>) -> Self {
         let binary = repo_root().join(relative);
         assert!(binary.exists(), "{} is missing: run `make setup` (make test does it)", binary.display());
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
@@ -40,11 +40,14 @@ impl Emulator {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-        let emulator = Self { child, port };
+            .unwrap_or_else(|e| panic!("{name} ({}) does not start: {e}", binary.display()));
+        let mut emulator = Self { child, port };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "{relative} did not listen on port {port}");
+            if let Ok(Some(status)) = emulator.child.try_wait() {
+                panic!("{name} exited while starting ({status}); try `make setup`, or run it by hand to see why");
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "{name} did not listen on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
         emulator
@@ -65,10 +68,15 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts `.venv/bin/moto_server` (installed by `make setup`) and waits until it listens.
+    /// Starts moto through `tools/moto_server.py` (moto's server plus the SSM operations it lacks,
+    /// such as ListCommandInvocations) with `.venv/bin/python` (installed by `make setup`), and
+    /// waits until it listens.
     pub fn start() -> Self {
-        let process = Emulator::start(".venv/bin/moto_server", |port| {
-            vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
+        let script = repo_root().join("tools/moto_server.py");
+        assert!(script.exists(), "{} is missing", script.display());
+        let script = script.display().to_string();
+        let process = Emulator::start("moto server (tools/moto_server.py)", ".venv/bin/python", |port| {
+            vec![script, "-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]
         });
         Self { endpoint: format!("http://127.0.0.1:{}", process.port), _process: process }
     }
@@ -86,7 +94,7 @@ impl SlackEmulator {
     /// Starts `tools/node_modules/.bin/emulate` (installed by `make setup`) and waits until it listens.
     pub fn start() -> Self {
         let seed = repo_root().join("tools/slack-emulator.yaml").display().to_string();
-        let process = Emulator::start("tools/node_modules/.bin/emulate", |port| {
+        let process = Emulator::start("Slack emulator (emulate)", "tools/node_modules/.bin/emulate", |port| {
             vec!["--service".into(), "slack".into(), "--port".into(), port.to_string(), "--seed".into(), seed]
         });
         Self { api_url: format!("http://127.0.0.1:{}/api/", process.port), _process: process }

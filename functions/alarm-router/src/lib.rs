@@ -125,6 +125,11 @@ pub enum Outcome {
     /// Open incidents for the alarm were resolved and the recovery published.
     #[serde(rename_all = "camelCase")]
     Resolved { incident_record_arns: Vec<String>, message_id: String },
+    /// The alarm returned to OK while its first-response execution was still running: that
+    /// execution watches the alarm itself and announces the recovery, so the router says nothing
+    /// that it could contradict.
+    #[serde(rename_all = "camelCase")]
+    LeftToExecution { running_execution_arn: String },
     /// Nothing was done, for this reason.
     Ignored { reason: String },
 }
@@ -153,10 +158,17 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
     }
     match alarm.state {
         AlarmState::InsufficientData => Ok(ignored("INSUFFICIENT_DATA is not acted on".into())),
-        AlarmState::Ok if alarm.previous_state == Some(AlarmState::InsufficientData) => {
-            Ok(ignored("OK after INSUFFICIENT_DATA: nothing was opened".into()))
-        }
+        // After INSUFFICIENT_DATA the event does not say whether an ALARM came before it, so OK
+        // resolves whatever is open for the alarm and announces the recovery either way: a notice
+        // too many is better than an incident left open.
         AlarmState::Ok => {
+            if route.action == Action::Remediate
+                && let Some(execution_arn) = running_remediation(clients, config, &alarm, &route).await
+            {
+                tracing::info!(execution = %execution_arn, "recovery left to the running execution");
+                let outcome = Outcome::LeftToExecution { running_execution_arn: execution_arn };
+                return Ok(decide(DecisionAction::Resolve, outcome));
+            }
             let outcome = resolve(clients, config, &alarm, &route, &incident_key).await?;
             Ok(decide(DecisionAction::Resolve, outcome))
         }
@@ -220,6 +232,33 @@ async fn start_remediation(
     }
 }
 
+/// A first-response execution for this alarm that is still running, if any. When that cannot be
+/// told, `None`: the recovery is announced, since a duplicate notice is better than a lost one.
+async fn running_remediation(clients: &Clients, config: &RouterConfig, alarm: &Alarm, route: &Route) -> Option<String> {
+    let prefix = IncidentKey::alarm_prefix(&route.name, alarm);
+    let mut pages = clients
+        .sfn
+        .list_executions()
+        .state_machine_arn(&config.state_machine_arn)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => {
+                if let Some(found) = page.executions().iter().find(|e| e.name().starts_with(&prefix)) {
+                    return Some(found.execution_arn().to_owned());
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %describe(&err), "ListExecutions failed; announcing the recovery anyway");
+                return None;
+            }
+        }
+    }
+    None
+}
+
 async fn open_incident(
     clients: &Clients,
     config: &RouterConfig,
@@ -277,7 +316,7 @@ async fn resolve(
     let mut resolved = Vec::new();
     if let Some(_plan) = &config.response_plan_arn {
         for arn in open_incidents_for(&clients.incidents, &alarm.arn).await? {
-            resolve_incident(&clients.incidents, &arn, alarm, key).await?;
+            resolve_incident(&clients.incidents, &arn, alarm, &key.for_record(&arn)).await?;
             resolved.push(arn);
         }
     }
@@ -309,11 +348,13 @@ async fn open_incidents_for(
     Ok(arns)
 }
 
+/// Resolves one record; `token` is this transition's key for this record, so a redelivery is
+/// idempotent and two records never share a client token.
 async fn resolve_incident(
     incidents: &aws_sdk_ssmincidents::Client,
     record_arn: &str,
     alarm: &Alarm,
-    key: &IncidentKey,
+    token: &str,
 ) -> Result<(), RouterError> {
     let note = serde_json::json!({
         "content": format!("Alarm {} returned to OK at {}: resolved by the alarm router.", alarm.name, alarm.timestamp_rfc3339()),
@@ -322,7 +363,7 @@ async fn resolve_incident(
     incidents
         .create_timeline_event()
         .incident_record_arn(record_arn)
-        .client_token(key.as_str())
+        .client_token(format!("{token}-timeline"))
         .event_time(at)
         .event_type("Custom Event")
         .event_data(note.to_string())
@@ -332,7 +373,7 @@ async fn resolve_incident(
     incidents
         .update_incident_record()
         .arn(record_arn)
-        .client_token(key.as_str())
+        .client_token(format!("{token}-resolve"))
         .status(IncidentRecordStatus::Resolved)
         .send()
         .await

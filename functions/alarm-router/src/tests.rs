@@ -52,6 +52,15 @@ fn started() -> Rule {
     })
 }
 
+fn none_running() -> Rule {
+    mock!(aws_sdk_sfn::Client::list_executions).then_output(|| {
+        aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+            .set_executions(Some(Vec::new()))
+            .build()
+            .expect("out")
+    })
+}
+
 fn published() -> Rule {
     mock!(aws_sdk_sns::Client::publish).then_output(|| PublishOutput::builder().message_id("msg-1").build())
 }
@@ -78,8 +87,8 @@ async fn every_sample_alarm_gets_the_decision_its_route_calls_for() {
         ("hostile-name-alarm.json", AlarmKind::Metric, DecisionAction::Remediate, "web-nginx"),
     ];
     for (file, kind, action, route) in cases {
-        let (sfn, sns) = (started(), published());
-        let decision = handle(&clients(&[&sfn], &[&sns], &[]), &config(None), event(file)).await.expect(file);
+        let (sfn, sns, idle) = (started(), published(), none_running());
+        let decision = handle(&clients(&[&sfn, &idle], &[&sns], &[]), &config(None), event(file)).await.expect(file);
         assert_eq!(
             (decision.alarm.kind, decision.action, decision.route.name.as_str()),
             (kind, action, route),
@@ -307,16 +316,144 @@ async fn ok_resolves_the_open_incident_this_alarm_triggered_and_publishes_the_re
         .then_output(|| UpdateIncidentRecordOutput::builder().build());
     let sns = published_where(|req| req.subject() == Some("[RECOVERED] web-nginx-down"));
 
-    let decision =
-        handle(&clients(&[], &[&sns], &[&list, &timeline, &update]), &config(Some(PLAN)), event("metric-ok.json"))
-            .await
-            .expect("decision");
+    let decision = handle(
+        &clients(&[&none_running()], &[&sns], &[&list, &timeline, &update]),
+        &config(Some(PLAN)),
+        event("metric-ok.json"),
+    )
+    .await
+    .expect("decision");
 
     assert_eq!((timeline.num_calls(), update.num_calls(), sns.num_calls()), (1, 1, 1));
     assert_eq!(
         decision.outcome,
         Outcome::Resolved { incident_record_arns: vec![mine.to_owned()], message_id: "msg-1".into() }
     );
+}
+
+fn open_record(arn: &str, alarm_arn: &str) -> IncidentRecordSummary {
+    IncidentRecordSummary::builder()
+        .arn(arn)
+        .title("t")
+        .status(IncidentRecordStatus::Open)
+        .creation_time(SmithyDateTime::from_secs(0))
+        .impact(2)
+        .incident_record_source(
+            IncidentRecordSource::builder()
+                .created_by("x")
+                .source(TRIGGER_SOURCE)
+                .resource_arn(alarm_arn)
+                .build()
+                .expect("source"),
+        )
+        .build()
+        .expect("summary")
+}
+
+fn ok_after_insufficient_data() -> Value {
+    let mut ok = event("metric-ok.json");
+    ok["detail"]["previousState"]["value"] = Value::from("INSUFFICIENT_DATA");
+    ok
+}
+
+#[tokio::test]
+async fn ok_after_insufficient_data_resolves_what_the_alarm_opened_and_announces_the_recovery() {
+    // GIVEN an incident the ALARM opened, then the alarm went ALARM -> INSUFFICIENT_DATA -> OK
+    let alarm_arn = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-nginx-down";
+    let mine = "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/mine";
+    let list = mock!(aws_sdk_ssmincidents::Client::list_incident_records).then_output(move || {
+        ListIncidentRecordsOutput::builder()
+            .incident_record_summaries(open_record(mine, alarm_arn))
+            .build()
+            .expect("out")
+    });
+    let timeline = mock!(aws_sdk_ssmincidents::Client::create_timeline_event).then_output(move || {
+        CreateTimelineEventOutput::builder().incident_record_arn(mine).event_id("e1").build().expect("out")
+    });
+    let update = mock!(aws_sdk_ssmincidents::Client::update_incident_record)
+        .then_output(|| UpdateIncidentRecordOutput::builder().build());
+    let sns = published_where(|req| req.subject() == Some("[RECOVERED] web-nginx-down"));
+    // WHEN the OK arrives
+    let decision = handle(
+        &clients(&[&none_running()], &[&sns], &[&list, &timeline, &update]),
+        &config(Some(PLAN)),
+        ok_after_insufficient_data(),
+    )
+    .await
+    .expect("decision");
+    // THEN the incident is resolved and the recovery announced
+    assert_eq!(decision.action, DecisionAction::Resolve);
+    assert_eq!((update.num_calls(), sns.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn resolving_several_records_uses_one_client_token_per_record() {
+    let alarm_arn = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-nginx-down";
+    let records = [
+        "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/a",
+        "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/b",
+    ];
+    let list = mock!(aws_sdk_ssmincidents::Client::list_incident_records).then_output(move || {
+        ListIncidentRecordsOutput::builder()
+            .incident_record_summaries(open_record(records[0], alarm_arn))
+            .incident_record_summaries(open_record(records[1], alarm_arn))
+            .build()
+            .expect("out")
+    });
+    let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = tokens.clone();
+    let timeline = mock!(aws_sdk_ssmincidents::Client::create_timeline_event).then_compute_output(move |req| {
+        seen.lock().expect("lock").push(req.client_token().unwrap_or_default().to_owned());
+        CreateTimelineEventOutput::builder().incident_record_arn("x").event_id("e1").build().expect("out")
+    });
+    let seen = tokens.clone();
+    let update = mock!(aws_sdk_ssmincidents::Client::update_incident_record).then_compute_output(move |req| {
+        seen.lock().expect("lock").push(req.client_token().unwrap_or_default().to_owned());
+        UpdateIncidentRecordOutput::builder().build()
+    });
+    let sns = published();
+    handle(
+        &clients(&[&none_running()], &[&sns], &[&list, &timeline, &update]),
+        &config(Some(PLAN)),
+        event("metric-ok.json"),
+    )
+    .await
+    .expect("decision");
+    let tokens = tokens.lock().expect("lock").clone();
+    assert_eq!(tokens.len(), 4, "a timeline event and an update per record");
+    // one token per record and call: two records never share one
+    let unique: std::collections::BTreeSet<&String> = tokens.iter().collect();
+    assert_eq!(unique.len(), 4, "{tokens:?}");
+}
+
+#[tokio::test]
+async fn an_ok_while_the_remediation_is_still_running_is_left_to_that_execution() {
+    // GIVEN the first-response execution for this alarm is still verifying the restart
+    let running = mock!(aws_sdk_sfn::Client::list_executions).then_output(|| {
+        aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+            .executions(
+                aws_sdk_sfn::types::ExecutionListItem::builder()
+                    .execution_arn(
+                        format!("{STATE_MACHINE}:web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10")
+                            .replace(":stateMachine:", ":execution:"),
+                    )
+                    .state_machine_arn(STATE_MACHINE)
+                    .name("web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10")
+                    .status(aws_sdk_sfn::types::ExecutionStatus::Running)
+                    .start_date(SmithyDateTime::from_secs(0))
+                    .build()
+                    .expect("item"),
+            )
+            .build()
+            .expect("out")
+    });
+    let sns = published();
+    // WHEN the alarm returns to OK
+    let decision =
+        handle(&clients(&[&running], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+    // THEN the router announces nothing: the execution sees the OK itself and says "recovered" once
+    assert_eq!(sns.num_calls(), 0, "no recovery notice that the execution could contradict");
+    assert!(matches!(decision.outcome, Outcome::LeftToExecution { .. }), "{:?}", decision.outcome);
 }
 
 #[tokio::test]

@@ -87,7 +87,8 @@ async fn counts_failed_timed_out_and_aborted_executions_per_route_and_in_total()
         ],
     );
     // WHEN the counter reads them
-    let failures = handle(&client(&[&only]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
+    let failures =
+        handle(&client(&[&only]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
     // THEN three are this route's failures, four are failures overall, and the breaker stays shut
     assert_eq!((failures.count, failures.total_count, failures.breaker_open), (3, 4, false));
     assert_eq!(failures.recent_failed_executions.len(), 3);
@@ -111,7 +112,8 @@ async fn a_slow_failure_that_started_before_a_finished_execution_still_counts() 
         ],
     );
     // WHEN the counter reads them
-    let failures = handle(&client(&[&only]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
+    let failures =
+        handle(&client(&[&only]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
     // THEN both failures that stopped inside the window count, whatever order they started in
     assert_eq!(failures.count, 2, "{failures:?}");
     assert!(failures.recent_failed_executions[1].ends_with("00000000000000000003"));
@@ -135,7 +137,8 @@ async fn paging_stops_once_a_start_date_is_older_than_any_execution_that_can_sto
     );
     let never = page(Some("t2"), None, vec![execution("web-nginx", 6, Failed, 20)]);
     // WHEN the counter reads them
-    let failures = handle(&client(&[&first, &second, &never]), &config, &routes(), request(), now()).await.expect("count");
+    let failures =
+        handle(&client(&[&first, &second, &never]), &config, &routes(), request(), now()).await.expect("count");
     // THEN it counts the two inside the window and stops at the first start older than 3,900 s
     assert_eq!(failures.count, 2, "{failures:?}");
     assert_eq!(failures.pages_read, 2);
@@ -170,7 +173,9 @@ async fn many_failures_across_routes_open_the_breaker_too() {
 async fn throttling_is_transient() {
     let throttled = mock!(aws_sdk_sfn::Client::list_executions)
         .then_error(|| ListExecutionsError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
-    let err = handle(&client(&[&throttled]), &CounterConfig::default(), &routes(), request(), now()).await.expect_err("throttled");
+    let err = handle(&client(&[&throttled]), &CounterConfig::default(), &routes(), request(), now())
+        .await
+        .expect_err("throttled");
     assert_eq!(Diagnostic::from(err).error_type, "TransientError");
 }
 
@@ -178,7 +183,9 @@ async fn throttling_is_transient() {
 async fn a_missing_state_machine_is_a_config_error() {
     let missing = mock!(aws_sdk_sfn::Client::list_executions)
         .then_error(|| ListExecutionsError::StateMachineDoesNotExist(StateMachineDoesNotExist::builder().build()));
-    let err = handle(&client(&[&missing]), &CounterConfig::default(), &routes(), request(), now()).await.expect_err("missing");
+    let err = handle(&client(&[&missing]), &CounterConfig::default(), &routes(), request(), now())
+        .await
+        .expect_err("missing");
     assert_eq!(<&str>::from(&err), "ConfigError");
 }
 
@@ -186,7 +193,9 @@ async fn a_missing_state_machine_is_a_config_error() {
 async fn junk_input_is_invalid_and_reads_nothing() {
     let any = page(None, None, vec![]);
     for junk in [json!("count"), json!({}), json!({"stateMachineArn": "nope", "route": {"name": "web-nginx"}})] {
-        let err = handle(&client(&[&any]), &CounterConfig::default(), &routes(), junk.clone(), now()).await.expect_err("junk");
+        let err = handle(&client(&[&any]), &CounterConfig::default(), &routes(), junk.clone(), now())
+            .await
+            .expect_err("junk");
         assert_eq!(<&str>::from(&err), "InvalidEvent", "{junk}");
     }
     assert_eq!(any.num_calls(), 0);

@@ -1,14 +1,14 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use restart_and_verify::{Polling, handle};
+use restart_and_verify::{Clients, RestartConfig, handle};
 use serde_json::Value;
+use shared::Routes;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let polling = Polling::default();
-    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<Value>| {
-        handle(&ssm, &polling, event.payload, Some(shared::time_left(event.context.deadline)))
-    }))
-    .await
+    let config = RestartConfig::from_env()?;
+    // What runs on an instance comes from the rules compiled into this build, never from the input.
+    let routes = Routes::deployed()?;
+    let clients = Clients::new(&aws_config::load_from_env().await);
+    run(service_fn(|event: LambdaEvent<Value>| handle(&clients, &config, &routes, event.payload))).await
 }

@@ -1,40 +1,107 @@
-use std::sync::{Arc, Mutex};
-
 use super::*;
+use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
+use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm};
 use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
 use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
+use aws_sdk_ssm::operation::list_commands::{ListCommandsError, ListCommandsOutput};
 use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
 use aws_sdk_ssm::types::error::{InvalidInstanceId, InvocationDoesNotExist};
-use aws_sdk_ssm::types::{Command, CommandInvocation};
+use aws_sdk_ssm::types::{Command, CommandPlugin};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
+use serde_json::json;
 
 const FIRST: &str = "i-0a1b2c3d4e5f60718";
 const SECOND: &str = "i-0f1e2d3c4b5a69788";
+const COMMAND: &str = "8f3c2a10-5b7e-4d21-9a44-1c2e3f4a5b6c";
+const KEY: &str = "web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10";
+const TAG_KEY: &str = "app-fleet__app-fleet-5xx-high__5b0e61f2c9d84a37e1f0";
 
 fn event(name: &str) -> Value {
     let path = format!("{}/../../events/restart-and-verify/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("json")
 }
 
-fn client(rules: &[&Rule]) -> aws_sdk_ssm::Client {
-    mock_client!(aws_sdk_ssm, RuleMode::MatchAny, rules, |c| c.retry_config(RetryConfig::disabled()))
+fn routes() -> Routes {
+    Routes::deployed().expect("deployed routes")
+}
+
+fn config() -> RestartConfig {
+    RestartConfig { document: LOCAL_DOCUMENT.to_owned() }
+}
+
+fn clients(ssm: &[&Rule], cloudwatch: &[&Rule]) -> Clients {
+    Clients {
+        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm, |c| c.retry_config(RetryConfig::disabled())),
+        cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch, |c| c
+            .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())),
+    }
+}
+
+async fn run(ssm: &[&Rule], cloudwatch: &[&Rule], input: Value) -> Result<RemediationReport, RestartError> {
+    handle(&clients(ssm, cloudwatch), &config(), &routes(), input).await
+}
+
+/// The check request `seconds` after the restart was sent, carrying `report`.
+fn check_at(file: &str, seconds: i64, report: Value) -> Value {
+    let mut input = event(file);
+    let sent: DateTime<Utc> = "2026-11-20T04:02:14.120Z".parse().expect("time");
+    input["step"] = json!("check");
+    input["now"] = json!(sent + TimeDelta::seconds(seconds));
+    input["remediation"] = report;
+    input
+}
+
+fn restarting(command_id: &str) -> Value {
+    json!({
+        "stage": "restarting", "verified": false, "summary": "restarting", "commandId": command_id,
+        "service": "nginx", "sentAt": "2026-11-20T04:02:14.120Z", "checks": 0, "waitSeconds": 10
+    })
+}
+
+fn awaiting_alarm(active_seconds_after_send: i64) -> Value {
+    let sent: DateTime<Utc> = "2026-11-20T04:02:14.120Z".parse().expect("time");
+    let mut report = restarting(COMMAND);
+    report["stage"] = json!("awaitingAlarm");
+    report["activeAt"] = json!(sent + TimeDelta::seconds(active_seconds_after_send));
+    report
 }
 
 fn sent_where(check: impl Fn(&SendCommandInput) -> bool + Send + Sync + 'static) -> Rule {
     mock!(aws_sdk_ssm::Client::send_command)
         .match_requests(check)
-        .then_output(|| SendCommandOutput::builder().command(Command::builder().command_id("cmd-1").build()).build())
+        .then_output(|| SendCommandOutput::builder().command(Command::builder().command_id(COMMAND).build()).build())
 }
 
 fn sent() -> Rule {
     sent_where(|_| true)
 }
 
+/// `ListCommands` as SSM answers it: the restart of `key` (when given), targeting `targets` instances.
+fn listed_commands(key: Option<&'static str>, targets: i32) -> Rule {
+    mock!(aws_sdk_ssm::Client::list_commands).then_output(move || {
+        let commands = key
+            .map(|key| {
+                Command::builder()
+                    .command_id(COMMAND)
+                    .comment(format!("first-response {key}"))
+                    .target_count(targets)
+                    .build()
+            })
+            .into_iter()
+            .collect();
+        ListCommandsOutput::builder().set_commands(Some(commands)).build()
+    })
+}
+
+fn no_earlier_command() -> Rule {
+    listed_commands(None, 0)
+}
+
 fn invocation(status: CommandInvocationStatus, code: i32, output: &str) -> GetCommandInvocationOutput {
     GetCommandInvocationOutput::builder()
-        .command_id("cmd-1")
+        .command_id(COMMAND)
         .status(status)
         .response_code(code)
         .standard_output_content(output)
@@ -42,255 +109,430 @@ fn invocation(status: CommandInvocationStatus, code: i32, output: &str) -> GetCo
         .build()
 }
 
-/// Answers for one instance, in order; the last answer repeats.
-fn answers(instance: &'static str, mut outputs: Vec<GetCommandInvocationOutput>) -> Rule {
-    let last = outputs.pop().expect("at least one answer");
-    let mut sequence = mock!(aws_sdk_ssm::Client::get_command_invocation)
-        .match_requests(move |req| req.instance_id() == Some(instance) && req.command_id() == Some("cmd-1"))
-        .sequence();
-    for out in outputs {
-        sequence = sequence.output(move || out.clone());
-    }
-    sequence.output(move || last.clone()).repeatedly().build()
+fn answer(instance: &'static str, out: GetCommandInvocationOutput) -> Rule {
+    mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .match_requests(move |req| req.instance_id() == Some(instance) && req.command_id() == Some(COMMAND))
+        .then_output(move || out.clone())
 }
 
 fn active(instance: &'static str) -> Rule {
-    answers(
-        instance,
-        vec![invocation(CommandInvocationStatus::Success, 0, "restarting nginx\nActive: active (running)")],
-    )
+    answer(instance, invocation(CommandInvocationStatus::Success, 0, "restarting nginx\nActive: active (running)"))
 }
 
-#[tokio::test(start_paused = true)]
-async fn restarts_on_every_target_and_verifies_by_exit_code() {
-    // GIVEN both web hosts restart nginx and report it active
+fn alarm_in(state: StateValue) -> Rule {
+    mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(|req| req.alarm_names() == ["web-nginx-down"] || req.alarm_names() == ["app-fleet-5xx-high"])
+        .then_output(move || {
+            DescribeAlarmsOutput::builder()
+                .metric_alarms(
+                    MetricAlarm::builder()
+                        .alarm_name("web-nginx-down")
+                        .state_value(state.clone())
+                        .period(60)
+                        .evaluation_periods(3)
+                        .build(),
+                )
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn the_restart_sends_the_products_document_with_the_deployed_unit_once() {
+    // GIVEN no earlier command for this incident
+    let earlier = no_earlier_command();
     let send = sent_where(|req| {
-        let commands = req.parameters().and_then(|p| p.get("commands")).cloned().unwrap_or_default();
-        req.document_name() == Some(DOCUMENT)
+        let parameter = |name: &str| req.parameters().and_then(|p| p.get(name)).cloned().unwrap_or_default();
+        req.document_name() == Some(LOCAL_DOCUMENT)
             && req.instance_ids() == [FIRST, SECOND]
-            && commands.contains(&"service='nginx'".to_owned())
-            && commands.iter().any(|c| c.contains("systemctl is-active --quiet"))
-            && req.comment().is_some_and(|c| c.starts_with("first-response web-nginx__"))
+            && parameter(UNIT_PARAMETER) == ["nginx"]
+            && parameter(SETTLE_PARAMETER) == ["5"]
+            && parameter(EXECUTION_TIMEOUT_PARAMETER) == ["90"]
+            && req.max_concurrency() == Some("1")
+            && req.comment() == Some(&format!("first-response {KEY}"))
     });
-    let first = answers(
-        FIRST,
-        vec![
-            invocation(CommandInvocationStatus::InProgress, -1, ""),
-            invocation(CommandInvocationStatus::Success, 0, "restarting nginx\nActive: active (running)"),
-        ],
-    );
-    let second = active(SECOND);
-    // WHEN the function runs on the canonical request
-    let report = handle(&client(&[&send, &first, &second]), &Polling::default(), event("restart-request.json"), None)
-        .await
-        .expect("report");
-    // THEN one command went out and both instances verified active
+    // WHEN the restart step runs on the canonical request
+    let report = run(&[&earlier, &send], &[], event("restart-request.json")).await.expect("report");
+    // THEN exactly one command went out and the state machine is told to wait, then check
     assert_eq!(send.num_calls(), 1);
-    assert!(report.verified);
-    assert_eq!(report.command_id, "cmd-1");
-    assert_eq!(report.instances.len(), 2);
-    assert!(report.instances.iter().all(|i| i.exit_code == Some(0) && i.evidence.contains("active (running)")));
-    assert_eq!(first.num_calls(), 2, "the first instance needed a second poll");
+    assert_eq!((report.stage, report.verified, report.resumed), (Stage::Restarting, false, false));
+    assert_eq!(report.command_id, COMMAND);
+    assert_eq!(report.wait_seconds, 10, "settle time plus five seconds");
+    assert_eq!(report.sent_at, "2026-11-20T04:02:14.120Z".parse::<DateTime<Utc>>().expect("time"));
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_first_poll_comes_about_a_second_after_sending() {
-    let polled_at = Arc::new(Mutex::new(Vec::new()));
-    let seen = polled_at.clone();
-    let start = Instant::now();
-    let poll = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(move |_| {
-        seen.lock().expect("lock").push(start.elapsed());
-        invocation(CommandInvocationStatus::Success, 0, "active")
-    });
+#[tokio::test]
+async fn a_retried_restart_resumes_the_command_already_sent_and_sends_nothing() {
+    // GIVEN an earlier attempt sent the restart, then failed before returning
+    let earlier = listed_commands(Some(KEY), 2);
     let send = sent();
-    handle(&client(&[&send, &poll]), &Polling::default(), event("restart-request.json"), None).await.expect("report");
-    let first = polled_at.lock().expect("lock")[0];
-    assert!(first >= Duration::from_secs(1) && first < Duration::from_secs(2), "first poll after {first:?}");
+    // WHEN Step Functions retries the restart step
+    let report = run(&[&earlier, &send], &[], event("restart-request.json")).await.expect("report");
+    // THEN the earlier command is resumed and no second restart is sent
+    assert_eq!(send.num_calls(), 0, "a retry must never restart the service again");
+    assert!(report.resumed);
+    assert_eq!(report.command_id, COMMAND);
 }
 
-#[tokio::test(start_paused = true)]
-async fn invocation_does_not_exist_right_after_sending_is_retried() {
-    let missing_then_active = mock!(aws_sdk_ssm::Client::get_command_invocation)
-        .sequence()
-        .error(|| GetCommandInvocationError::InvocationDoesNotExist(InvocationDoesNotExist::builder().build()))
-        .times(2)
-        .output(|| invocation(CommandInvocationStatus::Success, 0, "active"))
-        .repeatedly()
-        .build();
+#[tokio::test]
+async fn a_restart_that_cannot_look_for_an_earlier_command_sends_nothing() {
+    let throttled = mock!(aws_sdk_ssm::Client::list_commands)
+        .then_error(|| ListCommandsError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
     let send = sent();
+    let err = run(&[&throttled, &send], &[], event("restart-request.json")).await.expect_err("throttled");
+    assert_eq!(<&str>::from(&err), "TransientError");
+    assert_eq!(send.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn forged_unknown_and_non_remediating_routes_are_invalid_and_send_nothing() {
+    // GIVEN task inputs that try to decide what runs: another unit and targets, a hostile unit, a
+    // route the rules do not have, a route that only pages, and another route's incident key
+    let mut foreign_key = event("restart-request.json");
+    foreign_key["incidentKey"] = json!("database__web-nginx-down__0d5c8a41e6b2f7a93c10");
+    let cases = [
+        (
+            "invalid-forged-remediation.json",
+            event("invalid-forged-remediation.json"),
+            "differs from the deployed rules",
+        ),
+        ("invalid-hostile-service.json", event("invalid-hostile-service.json"), "differs from the deployed rules"),
+        ("invalid-unknown-route.json", event("invalid-unknown-route.json"), "not in the deployed rules"),
+        ("invalid-no-remediation.json", event("invalid-no-remediation.json"), "has no remediation"),
+        ("foreign incident key", foreign_key, "does not belong to route"),
+    ];
+    for (name, input, why) in cases {
+        let (earlier, send) = (no_earlier_command(), sent());
+        // WHEN the restart step is invoked with them
+        let err = run(&[&earlier, &send], &[], input).await.expect_err(name);
+        // THEN each is refused by name, and nothing reaches SSM
+        assert_eq!(<&str>::from(&err), "InvalidEvent", "{name}: {err}");
+        assert!(err.to_string().contains(why), "{name}: {err}");
+        assert_eq!(send.num_calls() + earlier.num_calls(), 0, "{name} reached SSM");
+    }
+}
+
+#[tokio::test]
+async fn the_input_may_omit_the_remediation_the_rules_define() {
+    let mut input = event("restart-request.json");
+    input["route"] = json!({"name": "web-nginx"});
+    let (earlier, send) = (no_earlier_command(), sent());
+    run(&[&earlier, &send], &[], input).await.expect("report");
+    assert_eq!(send.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn active_on_every_target_and_the_alarm_ok_is_recovered() {
+    // GIVEN both hosts report nginx active and the alarm is OK again
+    let command = listed_commands(Some(KEY), 2);
+    let (first, second) = (active(FIRST), active(SECOND));
+    let alarm = alarm_in(StateValue::Ok);
+    let send = sent();
+    // WHEN the state machine checks ten seconds after the restart
     let report =
-        handle(&client(&[&send, &missing_then_active]), &Polling::default(), event("restart-request.json"), None)
+        run(&[&command, &first, &second, &send], &[&alarm], check_at("restart-request.json", 10, restarting(COMMAND)))
             .await
             .expect("report");
-    assert!(report.verified);
+    // THEN the remediation is verified, by the alarm itself, and nothing was sent again
+    assert_eq!((report.stage, report.verified), (Stage::Recovered, true));
+    assert_eq!(alarm.num_calls(), 1);
+    assert_eq!(send.num_calls(), 0);
+    assert_eq!(report.alarm_state.as_deref(), Some("OK"));
+    assert_eq!(report.instances.len(), 2);
+    assert!(report.instances.iter().all(|i| i.exit_code == Some(0) && i.evidence.contains("active (running)")));
+    assert_eq!(report.checks, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_invocation_that_never_appears_means_the_target_is_unreachable() {
-    let never = mock!(aws_sdk_ssm::Client::get_command_invocation)
+#[tokio::test]
+async fn a_command_still_running_is_checked_again_later_without_looking_at_the_alarm() {
+    let command = listed_commands(Some(KEY), 2);
+    let first = answer(FIRST, invocation(CommandInvocationStatus::InProgress, -1, ""));
+    let second = active(SECOND);
+    let alarm = alarm_in(StateValue::Ok);
+    let report =
+        run(&[&command, &first, &second], &[&alarm], check_at("restart-request.json", 10, restarting(COMMAND)))
+            .await
+            .expect("report");
+    assert_eq!((report.stage, report.wait_seconds), (Stage::Restarting, COMMAND_CHECK_SECONDS));
+    assert!(report.summary.contains("1 of 2"), "{}", report.summary);
+    assert_eq!(alarm.num_calls(), 0, "the alarm only counts once the unit is active everywhere");
+}
+
+#[tokio::test]
+async fn invocation_does_not_exist_right_after_sending_means_not_yet_then_unreachable() {
+    let command = listed_commands(Some(KEY), 2);
+    let missing = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .match_requests(|req| req.instance_id() == Some(FIRST))
         .then_error(|| GetCommandInvocationError::InvocationDoesNotExist(InvocationDoesNotExist::builder().build()));
-    let send = sent();
-    let err = handle(&client(&[&send, &never]), &Polling::default(), event("restart-request.json"), None)
+    let second = active(SECOND);
+    let early = run(&[&command, &missing, &second], &[], check_at("restart-request.json", 10, restarting(COMMAND)))
         .await
-        .expect_err("unreachable");
-    assert_eq!(<&str>::from(&err), "TargetUnreachable");
-    assert!(err.to_string().contains(FIRST), "{err}");
+        .expect("still waiting");
+    assert_eq!(early.stage, Stage::Restarting);
+    let late = run(
+        &[&command, &missing, &second],
+        &[],
+        check_at("restart-request.json", INVOCATION_GRACE_SECONDS, restarting(COMMAND)),
+    )
+    .await
+    .expect_err("unreachable");
+    assert_eq!(<&str>::from(&late), "TargetUnreachable");
+    assert!(late.to_string().contains(FIRST), "{late}");
+    assert!(
+        late.to_string().contains("active (running)"),
+        "the evidence of the instance that answered is kept: {late}"
+    );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_service_that_stays_down_is_not_verified_and_keeps_its_evidence() {
+#[tokio::test]
+async fn a_service_that_stays_down_fails_the_restart_and_keeps_its_evidence() {
+    let command = listed_commands(Some(KEY), 2);
     let first = active(FIRST);
-    let second = answers(
+    let second = answer(
         SECOND,
-        vec![invocation(
+        invocation(
             CommandInvocationStatus::Failed,
             3,
             &format!("restarting nginx\nActive: failed (Result: exit-code)\n{}", "x".repeat(3000)),
-        )],
+        ),
     );
-    let send = sent();
-    let report = handle(&client(&[&send, &first, &second]), &Polling::default(), event("restart-request.json"), None)
-        .await
-        .expect("report");
-    assert!(!report.verified);
+    let alarm = alarm_in(StateValue::Alarm);
+    let report =
+        run(&[&command, &first, &second], &[&alarm], check_at("restart-request.json", 10, restarting(COMMAND)))
+            .await
+            .expect("report");
+    assert_eq!((report.stage, report.verified), (Stage::RestartFailed, false));
+    assert!(report.summary.contains(SECOND), "{}", report.summary);
     let failed = report.instances.iter().find(|i| i.instance_id == SECOND).expect("second instance");
     assert_eq!((failed.exit_code, failed.active), (Some(3), false));
     assert!(failed.evidence.starts_with("restarting nginx\nActive: failed"));
     assert!(failed.evidence.len() <= EVIDENCE_LIMIT + '…'.len_utf8());
+    assert_eq!(alarm.num_calls(), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_offline_agent_is_a_target_unreachable_error() {
-    let offline = mock!(aws_sdk_ssm::Client::send_command).then_error(|| {
-        SendCommandError::InvalidInstanceId(InvalidInstanceId::builder().message("agent not online").build())
-    });
-    let poll = active(FIRST);
-    let err = handle(&client(&[&offline, &poll]), &Polling::default(), event("restart-request.json"), None)
-        .await
-        .expect_err("offline");
-    assert_eq!(<&str>::from(&err), "TargetUnreachable");
-    assert_eq!(poll.num_calls(), 0);
-}
-
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn undeliverable_invocations_are_unreachable_targets() {
+    let command = listed_commands(Some(KEY), 2);
     let first = active(FIRST);
-    let second = answers(
+    let second = answer(
         SECOND,
-        vec![
-            GetCommandInvocationOutput::builder()
-                .status(CommandInvocationStatus::Failed)
-                .status_details("Undeliverable")
-                .response_code(-1)
-                .build(),
-        ],
+        GetCommandInvocationOutput::builder()
+            .status(CommandInvocationStatus::Failed)
+            .status_details("Undeliverable")
+            .response_code(-1)
+            .build(),
     );
-    let send = sent();
-    let err = handle(&client(&[&send, &first, &second]), &Polling::default(), event("restart-request.json"), None)
+    let err = run(&[&command, &first, &second], &[], check_at("restart-request.json", 10, restarting(COMMAND)))
         .await
         .expect_err("undeliverable");
     assert_eq!(<&str>::from(&err), "TargetUnreachable");
     assert!(err.to_string().contains(&format!("{SECOND} (Failed: Undeliverable)")), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_command_still_running_at_the_deadline_times_out() {
-    let running = mock!(aws_sdk_ssm::Client::get_command_invocation)
-        .then_output(|| invocation(CommandInvocationStatus::InProgress, -1, ""));
-    let send = sent();
-    let start = Instant::now();
-    let err = handle(&client(&[&send, &running]), &Polling::default(), event("restart-request.json"), None)
-        .await
-        .expect_err("timeout");
+#[tokio::test]
+async fn a_command_still_running_past_the_routes_deadline_times_out_with_the_evidence_it_has() {
+    let command = listed_commands(Some(KEY), 2);
+    let first = active(FIRST);
+    let second = answer(SECOND, invocation(CommandInvocationStatus::InProgress, -1, ""));
+    let just_in_time = 90 + REPORTING_GRACE_SECONDS;
+    let waiting =
+        run(&[&command, &first, &second], &[], check_at("restart-request.json", just_in_time, restarting(COMMAND)))
+            .await
+            .expect("still within the deadline");
+    assert_eq!(waiting.stage, Stage::Restarting);
+    let err =
+        run(&[&command, &first, &second], &[], check_at("restart-request.json", just_in_time + 1, restarting(COMMAND)))
+            .await
+            .expect_err("timed out");
     assert_eq!(<&str>::from(&err), "CommandTimedOut");
-    let waited = start.elapsed();
-    assert!(waited >= Duration::from_secs(90) && waited < Duration::from_secs(100), "gave up after {waited:?}");
+    assert!(err.to_string().contains(SECOND) && err.to_string().contains("active (running)"), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_lambda_deadline_shortens_the_wait() {
-    let running = mock!(aws_sdk_ssm::Client::get_command_invocation)
-        .then_output(|| invocation(CommandInvocationStatus::InProgress, -1, ""));
+#[tokio::test]
+async fn a_throttled_check_is_transient_and_never_sends_the_restart_again() {
+    let command = listed_commands(Some(KEY), 2);
+    let throttled = mock!(aws_sdk_ssm::Client::get_command_invocation).then_error(|| {
+        GetCommandInvocationError::generic(ErrorMetadata::builder().code("ThrottlingException").build())
+    });
     let send = sent();
-    let start = Instant::now();
-    let err = handle(
-        &client(&[&send, &running]),
-        &Polling::default(),
-        event("restart-request.json"),
-        Some(Duration::from_secs(30)),
-    )
-    .await
-    .expect_err("timeout");
-    assert_eq!(<&str>::from(&err), "CommandTimedOut");
-    assert!(start.elapsed() < Duration::from_secs(30), "must report before the Lambda is killed");
-}
-
-#[tokio::test(start_paused = true)]
-async fn throttling_on_send_is_transient() {
-    let throttled = mock!(aws_sdk_ssm::Client::send_command)
-        .then_error(|| SendCommandError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
-    let err = handle(&client(&[&throttled]), &Polling::default(), event("restart-request.json"), None)
+    let err = run(&[&command, &throttled, &send], &[], check_at("restart-request.json", 10, restarting(COMMAND)))
         .await
         .expect_err("throttled");
     assert_eq!(<&str>::from(&err), "TransientError");
+    assert_eq!(send.num_calls(), 0);
 }
 
-#[tokio::test(start_paused = true)]
-async fn throttling_while_polling_is_ridden_out() {
-    let throttled_then_active = mock!(aws_sdk_ssm::Client::get_command_invocation)
-        .sequence()
-        .error(|| GetCommandInvocationError::generic(ErrorMetadata::builder().code("ThrottlingException").build()))
-        .times(3)
-        .output(|| invocation(CommandInvocationStatus::Success, 0, "active"))
-        .repeatedly()
-        .build();
-    let send = sent();
-    let report =
-        handle(&client(&[&send, &throttled_then_active]), &Polling::default(), event("restart-request.json"), None)
-            .await
-            .expect("report");
-    assert!(report.verified);
+#[tokio::test]
+async fn a_command_of_another_incident_is_not_checked() {
+    let other = listed_commands(Some("web-nginx__web-nginx-down__ffffffffffffffffffff"), 2);
+    let err =
+        run(&[&other], &[], check_at("restart-request.json", 10, restarting(COMMAND))).await.expect_err("foreign");
+    assert_eq!(<&str>::from(&err), "InvalidEvent");
+    assert!(err.to_string().contains("was not sent for incident"), "{err}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn tag_targets_are_discovered_from_the_command_invocations() {
-    let send = sent_where(|req| {
-        req.instance_ids().is_empty()
-            && req.targets().first().is_some_and(|t| t.key() == Some("tag:Role") && t.values() == ["web"])
+#[tokio::test]
+async fn an_alarm_that_still_fires_is_watched_until_the_recovery_deadline_then_fails() {
+    // GIVEN nginx is active everywhere since 10 s after the restart, and the alarm (period 60 s,
+    // three evaluation periods: 240 s to recover) still fires
+    let alarm = alarm_in(StateValue::Alarm);
+    // WHEN the state machine looks a minute later
+    let early = run(&[], &[&alarm], check_at("restart-request.json", 70, awaiting_alarm(10))).await.expect("report");
+    // THEN it waits and looks again
+    assert_eq!((early.stage, early.wait_seconds), (Stage::AwaitingAlarm, ALARM_CHECK_SECONDS));
+    // AND when it looks after the deadline, the restart is not verified: the alarm still fires
+    let late = run(&[], &[&alarm], check_at("restart-request.json", 250, awaiting_alarm(10))).await.expect("report");
+    assert_eq!((late.stage, late.verified), (Stage::AlarmStillFiring, false));
+    assert!(late.summary.contains("restarted and active, but the alarm still fires"), "{}", late.summary);
+    assert_eq!(
+        late.recovery_deadline,
+        Some("2026-11-20T04:02:24.120Z".parse::<DateTime<Utc>>().expect("time") + TimeDelta::seconds(240))
+    );
+}
+
+#[tokio::test]
+async fn the_last_wait_never_overshoots_the_recovery_deadline() {
+    let alarm = alarm_in(StateValue::InsufficientData);
+    let report = run(&[], &[&alarm], check_at("restart-request.json", 240, awaiting_alarm(10))).await.expect("report");
+    assert_eq!((report.stage, report.wait_seconds), (Stage::AwaitingAlarm, 10));
+}
+
+#[tokio::test]
+async fn a_composite_alarm_is_watched_too_and_a_deleted_alarm_cannot_verify() {
+    let composite = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+        DescribeAlarmsOutput::builder()
+            .composite_alarms(
+                CompositeAlarm::builder().alarm_name("web-nginx-down").state_value(StateValue::Ok).build(),
+            )
+            .build()
     });
-    let listed = mock!(aws_sdk_ssm::Client::list_command_invocations)
-        .sequence()
-        .output(|| ListCommandInvocationsOutput::builder().build())
-        .output(|| {
-            ListCommandInvocationsOutput::builder()
-                .command_invocations(CommandInvocation::builder().instance_id(FIRST).build())
+    let report =
+        run(&[], &[&composite], check_at("restart-request.json", 40, awaiting_alarm(10))).await.expect("report");
+    assert_eq!(report.stage, Stage::Recovered);
+    let gone =
+        mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| DescribeAlarmsOutput::builder().build());
+    let report = run(&[], &[&gone], check_at("restart-request.json", 40, awaiting_alarm(10))).await.expect("report");
+    assert_eq!((report.stage, report.verified), (Stage::AlarmMissing, false));
+}
+
+#[tokio::test]
+async fn a_throttled_describe_alarms_is_transient() {
+    let throttled = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .then_error(|| DescribeAlarmsError::generic(ErrorMetadata::builder().code("Throttling").build()));
+    let err =
+        run(&[], &[&throttled], check_at("restart-request.json", 40, awaiting_alarm(10))).await.expect_err("throttled");
+    assert_eq!(<&str>::from(&err), "TransientError");
+}
+
+/// `n` tag-targeted invocations listed from `from`, all active.
+fn listed_invocations(from: usize, n: usize) -> Vec<CommandInvocation> {
+    (from..from + n)
+        .map(|i| {
+            CommandInvocation::builder()
+                .instance_id(format!("i-{i:017x}"))
+                .status(CommandInvocationStatus::Success)
+                .status_details("Success")
+                .command_plugins(
+                    CommandPlugin::builder().name("restartUnit").response_code(0).output("active (running)").build(),
+                )
                 .build()
         })
-        .build();
-    let poll = active(FIRST);
-    let report =
-        handle(&client(&[&send, &listed, &poll]), &Polling::default(), event("restart-request-tag-targets.json"), None)
-            .await
-            .expect("report");
-    assert!(report.verified);
-    assert_eq!(report.instances.iter().map(|i| i.instance_id.as_str()).collect::<Vec<_>>(), [FIRST]);
+        .collect()
 }
 
-#[tokio::test(start_paused = true)]
-async fn bad_requests_are_invalid_and_send_nothing() {
-    for file in ["invalid-hostile-service.json", "invalid-no-remediation.json"] {
-        let send = sent();
-        let err = handle(&client(&[&send]), &Polling::default(), event(file), None).await.expect_err(file);
-        assert_eq!(<&str>::from(&err), "InvalidEvent", "{file}: {err}");
-        assert_eq!(send.num_calls(), 0, "{file} reached SSM");
-    }
+fn invocation_pages(total: usize) -> Rule {
+    mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |req| {
+        let from: usize = req.next_token().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let n = 50.min(total - from);
+        let next = (from + n < total).then(|| (from + n).to_string());
+        ListCommandInvocationsOutput::builder()
+            .set_command_invocations(Some(listed_invocations(from, n)))
+            .set_next_token(next)
+            .build()
+    })
+}
+
+fn tag_restarting() -> Value {
+    let mut report = restarting(COMMAND);
+    report["service"] = json!("app-server.service");
+    report
+}
+
+#[tokio::test]
+async fn tag_targets_are_verified_only_once_every_page_lists_as_many_invocations_as_ssm_targeted() {
+    // GIVEN a tag command that SSM says targets 61 instances, of which 60 are listed so far
+    let command = listed_commands(Some(TAG_KEY), 61);
+    let pages = invocation_pages(60);
+    let alarm = alarm_in(StateValue::Ok);
+    // WHEN the state machine checks
+    let partial =
+        run(&[&command, &pages], &[&alarm], check_at("restart-request-tag-targets.json", 20, tag_restarting()))
+            .await
+            .expect("report");
+    // THEN both pages were read, and it keeps waiting for the 61st
+    assert_eq!(pages.num_calls(), 2);
+    assert_eq!(partial.stage, Stage::Restarting);
+    assert_eq!(partial.target_count, Some(61));
+    assert_eq!(alarm.num_calls(), 0);
+    // AND once SSM lists all 61, they are verified by the alarm
+    let all = invocation_pages(61);
+    let report = run(&[&command, &all], &[&alarm], check_at("restart-request-tag-targets.json", 30, tag_restarting()))
+        .await
+        .expect("report");
+    assert_eq!((report.stage, report.instances.len()), (Stage::Recovered, 61));
+}
+
+#[tokio::test]
+async fn a_tag_nobody_carries_is_an_unreachable_target_after_the_grace_period() {
+    let command = listed_commands(Some(TAG_KEY), 0);
+    let none = invocation_pages(0);
+    let early = run(&[&command, &none], &[], check_at("restart-request-tag-targets.json", 20, tag_restarting()))
+        .await
+        .expect("waiting");
+    assert_eq!(early.stage, Stage::Restarting);
+    let err = run(&[&command, &none], &[], check_at("restart-request-tag-targets.json", 61, tag_restarting()))
+        .await
+        .expect_err("nobody");
+    assert_eq!(<&str>::from(&err), "TargetUnreachable");
+    assert!(err.to_string().contains("tagged Role=app"), "{err}");
+}
+
+#[tokio::test]
+async fn a_listing_that_fails_is_never_reported_as_nothing_matched() {
+    let command = listed_commands(Some(TAG_KEY), 3);
+    let broken = mock!(aws_sdk_ssm::Client::list_command_invocations).then_error(|| {
+        aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsError::generic(
+            ErrorMetadata::builder().code("AccessDeniedException").message("not authorized").build(),
+        )
+    });
+    let err = run(&[&command, &broken], &[], check_at("restart-request-tag-targets.json", 120, tag_restarting()))
+        .await
+        .expect_err("broken");
+    assert_eq!(<&str>::from(&err), "ConfigError");
+    assert!(err.to_string().contains("ListCommandInvocations") && !err.to_string().contains("no managed instance"));
+}
+
+#[tokio::test]
+async fn an_offline_agent_is_a_target_unreachable_error() {
+    let earlier = no_earlier_command();
+    let offline = mock!(aws_sdk_ssm::Client::send_command).then_error(|| {
+        SendCommandError::InvalidInstanceId(InvalidInstanceId::builder().message("agent not online").build())
+    });
+    let err = run(&[&earlier, &offline], &[], event("restart-request.json")).await.expect_err("offline");
+    assert_eq!(<&str>::from(&err), "TargetUnreachable");
+}
+
+#[tokio::test]
+async fn a_finished_remediation_is_not_checked_again() {
+    let mut done = awaiting_alarm(10);
+    done["stage"] = json!("recovered");
+    let err = run(&[], &[], check_at("restart-request.json", 40, done)).await.expect_err("done");
+    assert_eq!(<&str>::from(&err), "InvalidEvent");
 }
 
 #[test]
-fn the_alarm_never_reaches_the_script() {
-    let script = restart_script("nginx", 5).join("\n");
-    assert!(script.contains("service='nginx'"));
-    assert!(!script.contains("web-nginx-down"));
+fn the_sample_check_request_is_a_valid_request() {
+    let request: RemediationRequest = serde_json::from_value(event("check-request.json")).expect("request");
+    assert_eq!((request.step, request.remediation.map(|r| r.stage)), (Step::Check, Some(Stage::Restarting)));
 }
 
 #[test]

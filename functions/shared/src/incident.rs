@@ -36,6 +36,22 @@ impl IncidentKey {
         &self.0
     }
 
+    /// What every key of this alarm on this route starts with, whatever the transition:
+    /// `<route>__<alarm-slug>__`.
+    pub fn alarm_prefix(route_name: &str, alarm: &Alarm) -> String {
+        let key = Self::for_transition(route_name, alarm);
+        let cut = key.0.len() - HASH_HEX_LEN;
+        key.0[..cut].to_owned()
+    }
+
+    /// This key, made distinct per Incident Manager record it acts on (at most 108 characters,
+    /// within the 128 a client token may have).
+    pub fn for_record(&self, record_arn: &str) -> String {
+        let digest = Sha256::digest(record_arn.as_bytes());
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("{}-{hash}", self.0)
+    }
+
     /// The route an execution (named by its key) was started for.
     pub fn route_of(execution_name: &str) -> Option<&str> {
         execution_name.split_once(SEPARATOR).map(|(route, _)| route)
@@ -177,6 +193,18 @@ mod tests {
             assert!(is_execution_name(key.as_str()), "{name:?} gave {key}");
             assert_eq!(IncidentKey::route_of(key.as_str()), Some("a-route-name-of-32-characters-xx"));
         }
+    }
+
+    #[test]
+    fn every_transition_of_an_alarm_shares_its_prefix_and_records_get_their_own_tokens() {
+        let alarm = alarm("web-nginx-down", "2026-11-20T04:02:11.309Z");
+        let key = IncidentKey::for_transition("web", &alarm);
+        let later = IncidentKey::for_transition("web", &self::alarm("web-nginx-down", "2026-11-20T05:00:00Z"));
+        let prefix = IncidentKey::alarm_prefix("web", &alarm);
+        assert_eq!(prefix, "web__web-nginx-down__");
+        assert!(key.as_str().starts_with(&prefix) && later.as_str().starts_with(&prefix));
+        assert_ne!(key.for_record("arn:a"), key.for_record("arn:b"));
+        assert!(key.for_record("arn:a").len() <= 128);
     }
 
     #[test]

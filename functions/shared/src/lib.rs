@@ -12,7 +12,7 @@ pub use routing::{Action, Remediation, Route, Routes, RoutesError, Severity, Tag
 
 /// The first-response state machine's `TimeoutSeconds`: no execution runs longer. The failure
 /// counter relies on it to bound how far back it reads; a contract test keeps the ASL equal to it.
-pub const EXECUTION_TIMEOUT_SECONDS: u64 = 1800;
+pub const EXECUTION_TIMEOUT_SECONDS: u64 = 4500;
 
 /// For a function's error enum whose variant names are the error names Lambda reports (derived with
 /// strum's `IntoStaticStr` and `EnumIter`): `names()`, listing every name the function can return

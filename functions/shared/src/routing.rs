@@ -280,7 +280,9 @@ pub fn forbidden_unit(unit: &str) -> Option<&'static str> {
     let name = unit.strip_suffix(".service").unwrap_or(unit);
     let lower = name.to_ascii_lowercase();
     if is_systemd_suffix(unit) {
-        return Some("only services can be restarted: targets, mounts, slices, sockets and timers change what the whole host runs");
+        return Some(
+            "only services can be restarted: targets, mounts, slices, sockets and timers change what the whole host runs",
+        );
     }
     if lower.starts_with("systemd-") || lower == "systemd" || lower == "init" {
         return Some("systemd's own units keep the host running; restarting them can hang or reboot it");
@@ -298,8 +300,19 @@ pub fn forbidden_unit(unit: &str) -> Option<&'static str> {
 }
 
 fn is_systemd_suffix(unit: &str) -> bool {
-    const SUFFIXES: [&str; 11] =
-        [".target", ".mount", ".automount", ".slice", ".socket", ".device", ".swap", ".path", ".timer", ".scope", ".snapshot"];
+    const SUFFIXES: [&str; 11] = [
+        ".target",
+        ".mount",
+        ".automount",
+        ".slice",
+        ".socket",
+        ".device",
+        ".swap",
+        ".path",
+        ".timer",
+        ".scope",
+        ".snapshot",
+    ];
     SUFFIXES.iter().any(|suffix| unit.ends_with(suffix))
 }
 
@@ -546,11 +559,11 @@ impl Routes {
 
     fn default_route(&self) -> Route {
         Route {
-                name: DEFAULT_ROUTE_NAME.to_owned(),
-                action: self.default.action,
-                severity: self.default.severity,
-                impact: self.default.severity.impact(),
-                runbook_url: self.default.runbook_url.clone(),
+            name: DEFAULT_ROUTE_NAME.to_owned(),
+            action: self.default.action,
+            severity: self.default.severity,
+            impact: self.default.severity.impact(),
+            runbook_url: self.default.runbook_url.clone(),
             remediation: None,
             responders: Vec::new(),
         }

@@ -244,14 +244,29 @@ pub async fn handle(war_room: &WarRoom, event: Value, time_left: Option<Duration
         return Ok(Reply::Http(webhook(war_room, &slack, event).await));
     }
     if event.get("alarm").is_some() && event.get("incidentKey").is_some() {
-        let doc: Escalation = serde_json::from_value(event)
+        let mut doc: Escalation = serde_json::from_value(event)
             .map_err(|e| WarRoomError::InvalidEvent(format!("not a first-response escalation document: {e}")))?;
+        // Who is invited comes from the deployed rules, never from the task input.
+        doc.route.responders = deployed_responders(&doc.route.name);
         tracing::info!(key = %doc.incident_key, alarm = %doc.alarm.name, "opening the war room for an escalation");
         return Ok(Reply::Room(open_room(war_room, &slack, &Brief::for_escalation(&doc), None).await?));
     }
     Err(WarRoomError::InvalidEvent(
         "neither a PagerDuty webhook (a Function URL request) nor an escalation document (alarm, incidentKey)".into(),
     ))
+}
+
+/// The responders the rules compiled into this build give the route; none for a route they lack.
+fn deployed_responders(route_name: &str) -> Vec<String> {
+    static DEPLOYED: std::sync::LazyLock<Result<shared::Routes, shared::RoutesError>> =
+        std::sync::LazyLock::new(shared::Routes::deployed);
+    match &*DEPLOYED {
+        Ok(routes) => routes.by_name(route_name).map(|route| route.responders).unwrap_or_default(),
+        Err(e) => {
+            tracing::error!(error = %e, "the deployed rules do not load; inviting no responders");
+            Vec::new()
+        }
+    }
 }
 
 /// Answers a webhook delivery. Nothing reaches Slack unless the signature holds.

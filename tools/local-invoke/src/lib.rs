@@ -128,6 +128,7 @@ impl Emulator {
         for (name, value) in local_substitutions(&region, &topic_arn) {
             definition = definition.replace(&format!("${{{name}}}"), &value);
         }
+        restart_document(config).await?;
         let created = sfn
             .create_state_machine()
             .name(STATE_MACHINE_NAME)
@@ -138,6 +139,34 @@ impl Emulator {
             .map_err(|e| emulator_error("CreateStateMachine", &e))?;
         let state_machine_arn = created.state_machine_arn().to_owned();
         Ok(Self { topic_arn, state_machine_arn, slack_api_url: local_slack_api_url() })
+    }
+}
+
+/// Creates the product's SSM document in the emulator, with the content `infra/template.yaml`
+/// deploys, under [`restart_and_verify::LOCAL_DOCUMENT`].
+async fn restart_document(config: &SdkConfig) -> Result<(), String> {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let content = &template["Resources"]["RestartServiceDocument"]["Properties"]["Content"];
+    if content.is_null() {
+        return Err(format!("{} declares no RestartServiceDocument", path.display()));
+    }
+    let content = serde_json::to_string(content).map_err(|e| format!("the document's content: {e}"))?;
+    let ssm = aws_sdk_ssm::Client::new(config);
+    let created = ssm
+        .create_document()
+        .name(restart_and_verify::LOCAL_DOCUMENT)
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .content(content)
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if shared::aws::error_code(&e) == Some("DocumentAlreadyExists") => Ok(()),
+        Err(e) => Err(emulator_error("CreateDocument", &e)),
     }
 }
 
@@ -206,9 +235,9 @@ pub async fn invoke(
             json(serde_json::to_value(failures))
         }
         Function::RestartAndVerify => {
-            let ssm = aws_sdk_ssm::Client::new(config);
-            let report =
-                restart_and_verify::handle(&ssm, &restart_and_verify::Polling::default(), payload, None).await?;
+            let clients = restart_and_verify::Clients::new(config);
+            let restart = restart_and_verify::RestartConfig { document: restart_and_verify::LOCAL_DOCUMENT.to_owned() };
+            let report = restart_and_verify::handle(&clients, &restart, &routes, payload).await?;
             json(serde_json::to_value(report))
         }
         Function::SlackChannelCreator => {

@@ -8,6 +8,7 @@ use std::path::Path;
 use asl::mocks::{Mocked, TestCase};
 use asl::{Definition, ExecutionSettings, Executor, Outcome, Refused, StatesError, TaskCall, TaskRunner, TraceEvent};
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::StateValue;
 use local_invoke::{Emulator, Function};
 use serde_json::{Value, json};
 
@@ -60,11 +61,30 @@ fn collect_unsupported(machine: &Value, mocked: &[&str], found: &mut Vec<String>
 pub struct ProductTasks {
     pub config: SdkConfig,
     pub emulator: Emulator,
+    /// How the alarm behaves after the restart, since nothing evaluates metrics offline.
+    pub alarm: SimulatedAlarm,
+}
+
+/// The alarm's state as the restart's checks see it in the emulator: ALARM until `recovers_after`
+/// seconds (of the execution's clock) after the restart was sent, then OK; `None` keeps it in
+/// ALARM, so the restart cannot be verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulatedAlarm {
+    pub recovers_after: Option<u64>,
+}
+
+impl Default for SimulatedAlarm {
+    fn default() -> Self {
+        Self { recovers_after: Some(60) }
+    }
 }
 
 impl TaskRunner for ProductTasks {
     async fn run(&self, call: &TaskCall) -> Result<Value, StatesError> {
         if let Some(function) = function_of(&call.resource) {
+            if function == Function::RestartAndVerify && call.input["step"] == "check" {
+                self.simulate_alarm(&call.input).await?;
+            }
             return self.invoke(function, call.input.clone()).await;
         }
         match call.resource.as_str() {
@@ -84,6 +104,48 @@ impl TaskRunner for ProductTasks {
 }
 
 impl ProductTasks {
+    /// Puts the alarm of a check request into the state [`SimulatedAlarm`] gives it at the check's time.
+    async fn simulate_alarm(&self, input: &Value) -> Result<(), StatesError> {
+        let time = |value: &Value| value.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let (Some(name), Some(now), Some(sent)) =
+            (input["alarm"]["name"].as_str(), time(&input["now"]), time(&input["remediation"]["sentAt"]))
+        else {
+            return Ok(());
+        };
+        let elapsed = u64::try_from((now - sent).num_seconds()).unwrap_or_default();
+        let recovered = self.alarm.recovers_after.is_some_and(|after| elapsed >= after);
+        let state = if recovered { StateValue::Ok } else { StateValue::Alarm };
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
+        let failed =
+            |e: &dyn std::error::Error| StatesError::runtime(format!("replay could not simulate the alarm: {e}"));
+        let exists = cloudwatch.describe_alarms().alarm_names(name).send().await.map_err(|e| failed(&e))?;
+        if exists.metric_alarms().is_empty() && exists.composite_alarms().is_empty() {
+            // Evaluated once a minute over three periods, as the sample alarms are.
+            cloudwatch
+                .put_metric_alarm()
+                .alarm_name(name)
+                .namespace(input["alarm"]["namespace"].as_str().unwrap_or("Replay"))
+                .metric_name(input["alarm"]["metricName"].as_str().unwrap_or("Simulated"))
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+                .period(60)
+                .evaluation_periods(3)
+                .threshold(1.0)
+                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+                .send()
+                .await
+                .map_err(|e| failed(&e))?;
+        }
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(state.clone())
+            .state_reason(format!("replay: simulated {} {elapsed}s after the restart", state.as_str()))
+            .send()
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(())
+    }
+
     async fn invoke(&self, function: Function, payload: Value) -> Result<Value, StatesError> {
         local_invoke::invoke(function, payload, &self.config, &self.emulator).await.map_err(|diagnostic| {
             // Lambda hands Step Functions the error name and the JSON error payload as the cause.

@@ -10,7 +10,7 @@ use asl::mocks::TestCase;
 use asl::{Outcome, Status, TraceEvent};
 use clap::{Args, Parser, Subcommand};
 use local_invoke::{ACCOUNT, DEFAULT_ENDPOINT, DEFAULT_REGION, Emulator, Function, STATE_MACHINE_NAME, TOPIC_NAME};
-use replay::{ProductTasks, TraceWriter, execute, load_definition, settings, unsupported_tasks};
+use replay::{ProductTasks, SimulatedAlarm, TraceWriter, execute, load_definition, settings, unsupported_tasks};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -58,6 +58,19 @@ struct RunOptions {
     /// No trace; only the final JSON line.
     #[arg(long)]
     quiet: bool,
+    /// Seconds after the restart at which the simulated alarm returns to OK (nothing evaluates
+    /// metrics offline, so replay sets the alarm's state in the emulator before each check).
+    #[arg(long, default_value_t = 60, conflicts_with = "alarm_stays")]
+    alarm_recovers_after: u64,
+    /// The simulated alarm never returns to OK: the restart cannot be verified.
+    #[arg(long)]
+    alarm_stays: bool,
+}
+
+impl RunOptions {
+    fn simulated_alarm(&self) -> SimulatedAlarm {
+        SimulatedAlarm { recovers_after: (!self.alarm_stays).then_some(self.alarm_recovers_after) }
+    }
 }
 
 #[tokio::main]
@@ -99,7 +112,7 @@ fn diagram(definition: &Path) -> Result<ExitCode, String> {
 }
 
 /// The emulator's clients and resources; `required` says whether running on without it makes sense.
-async fn product_tasks(required: bool) -> Result<ProductTasks, String> {
+async fn product_tasks(required: bool, alarm: SimulatedAlarm) -> Result<ProductTasks, String> {
     let endpoint = shared::optional_env("AWS_ENDPOINT_URL").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
     let config = local_invoke::emulator_config(&endpoint).await;
     let emulator = match Emulator::prepare(&config).await {
@@ -114,7 +127,7 @@ async fn product_tasks(required: bool) -> Result<ProductTasks, String> {
             }
         }
     };
-    Ok(ProductTasks { config, emulator })
+    Ok(ProductTasks { config, emulator, alarm })
 }
 
 fn mocks(options: &RunOptions, definition: &Path) -> Result<Option<TestCase>, String> {
@@ -129,7 +142,7 @@ async fn run(definition_path: &Path, input: &Path, options: &RunOptions) -> Resu
     let input: Value = std::fs::read_to_string(input)
         .map_err(|e| format!("{}: {e}", input.display()))
         .and_then(|text| serde_json::from_str(&text).map_err(|e| format!("{}: {e}", input.display())))?;
-    let tasks = product_tasks(false).await?;
+    let tasks = product_tasks(false, options.simulated_alarm()).await?;
     let name = format!("replay-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
     let outcome = replay_execution(&tasks, definition_path, options, input, &name).await?;
     println!("{}", outcome.summary());
@@ -139,7 +152,7 @@ async fn run(definition_path: &Path, input: &Path, options: &RunOptions) -> Resu
 async fn event_command(event: &Path, definition_path: &Path, options: &RunOptions) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(event).map_err(|e| format!("{}: {e}", event.display()))?;
     let payload: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
-    let tasks = product_tasks(true).await?;
+    let tasks = product_tasks(true, options.simulated_alarm()).await?;
     let routed = local_invoke::invoke(Function::AlarmRouter, payload, &tasks.config, &tasks.emulator).await;
     let decision = match routed {
         Ok(decision) => decision,

@@ -93,7 +93,7 @@ fn the_diagram_of_the_product_state_machine_is_mermaid() {
     assert!(output.status.success());
     let mermaid = String::from_utf8_lossy(&output.stdout);
     assert!(mermaid.starts_with("flowchart TD"));
-    for state in ["Count Recent Failures", "Restart And Verify", "Escalate", "Open War Room", "Escalated"] {
+    for state in ["Count Recent Failures", "Restart", "Check Recovery", "Escalate", "Open War Room", "Escalated"] {
         assert!(mermaid.contains(&format!("\"{state}\"")), "{state} missing");
     }
 }

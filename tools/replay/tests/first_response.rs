@@ -5,28 +5,35 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use asl::mocks::TestCase;
-use asl::{Outcome, Status};
+use asl::{Outcome, Status, TaskRunner};
 use local_invoke::{Emulator, Function, emulator_config};
-use replay::{ProductTasks, execute, load_definition, path_taken, settings};
+use replay::{ProductTasks, SimulatedAlarm, execute, load_definition, path_taken, settings};
 use serde_json::{Value, json};
 use workspace_tests::{MotoServer, SlackEmulator, read, repo_root};
 
-const HAPPY_PATH: [&str; 7] = [
+/// How every verified remediation starts: one restart, then the first check.
+const RESTART_THEN_CHECK: [&str; 7] = [
     "Prepare",
     "Count Recent Failures",
     "Breaker Open?",
-    "Restart And Verify",
+    "Restart",
+    "Wait Before Checking",
+    "Check Recovery",
     "Verified?",
-    "Notify Recovered",
-    "Recovered",
 ];
+/// How it ends once the alarm itself is OK.
+const RECOVERED: [&str; 3] = ["Verified?", "Notify Recovered", "Recovered"];
+
+fn count(path: &[String], state: &str) -> usize {
+    path.iter().filter(|s| *s == state).count()
+}
 
 /// The product's tasks against this test's moto and Slack emulators.
 async fn product(moto: &MotoServer, slack: &SlackEmulator) -> ProductTasks {
     let config = emulator_config(&moto.endpoint).await;
     let mut emulator = Emulator::prepare(&config).await.expect("emulator resources");
     emulator.slack_api_url = slack.api_url.clone();
-    ProductTasks { config, emulator }
+    ProductTasks { config, emulator, alarm: SimulatedAlarm::default() }
 }
 
 /// Routes `event` and, when the router starts an execution, replays exactly the input it recorded.
@@ -83,9 +90,14 @@ async fn every_sample_alarm_takes_the_path_its_route_calls_for() {
             Some("remediate") => {
                 let outcome = outcome.unwrap_or_else(|| panic!("{name}: the router started no execution"));
                 assert_eq!(outcome.status, Status::Succeeded, "{name}: {:?}", outcome.summary());
-                assert_eq!(path_taken(&outcome), HAPPY_PATH, "{name}");
+                let path = path_taken(&outcome);
+                assert!(path.starts_with(&RESTART_THEN_CHECK.map(String::from)), "{name}: {path:?}");
+                assert!(path.ends_with(&RECOVERED.map(String::from)), "{name}: {path:?}");
+                assert_eq!(count(&path, "Restart"), 1, "{name}: one restart");
                 let output = outcome.output.expect("output");
                 assert_eq!(output["remediation"]["verified"], true, "{name}");
+                assert_eq!(output["remediation"]["stage"], "recovered", "{name}");
+                assert_eq!(output["remediation"]["alarmState"], "OK", "{name}: verified by the alarm itself");
                 assert_eq!(output["failures"]["breakerOpen"], false, "{name}");
                 assert!(output["notified"]["messageId"].is_string(), "{name}: {output}");
                 remediated += 1;
@@ -110,7 +122,7 @@ async fn an_open_breaker_escalates_without_touching_the_instances() {
     assert_eq!((outcome.status, outcome.error.as_deref()), (Status::Failed, Some("Escalated")));
     let path = path_taken(&outcome);
     assert_eq!(&path[..4], ["Prepare", "Count Recent Failures", "Breaker Open?", "Escalate"]);
-    assert!(!path.contains(&"Restart And Verify".to_owned()));
+    assert!(!path.contains(&"Restart".to_owned()));
     let ssm = aws_sdk_ssm::Client::new(&tasks.config);
     assert!(ssm.list_commands().send().await.expect("commands").commands().is_empty(), "no restart was sent");
 }
@@ -125,7 +137,7 @@ async fn a_failed_verification_escalates_with_its_evidence() {
     let outcome = outcome.expect("execution");
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
     let path = path_taken(&outcome);
-    assert!(path.windows(3).any(|w| w == ["Restart And Verify", "Verified?", "Escalate"]), "{path:?}");
+    assert!(path.windows(3).any(|w| w == ["Check Recovery", "Verified?", "Escalate"]), "{path:?}");
     let escalation = outcome
         .history
         .iter()
@@ -149,7 +161,7 @@ async fn an_unreachable_target_is_caught_and_escalated() {
         replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
     let outcome = outcome.expect("execution");
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
-    assert!(path_taken(&outcome).windows(2).any(|w| w == ["Restart And Verify", "Escalate"]));
+    assert!(path_taken(&outcome).windows(2).any(|w| w == ["Restart", "Escalate"]));
 }
 
 #[tokio::test]
@@ -163,5 +175,136 @@ async fn a_throttled_counter_is_retried_on_the_virtual_clock() {
     assert_eq!(outcome.status, Status::Succeeded);
     let failed = outcome.history.iter().filter(|e| e.kind == "LambdaFunctionFailed").count();
     assert_eq!(failed, 2, "two throttled attempts, then success");
-    assert!(outcome.virtual_duration <= Duration::from_secs(20), "full jitter stays within the back-off");
+    let at = |state: &str| {
+        let entered = outcome
+            .history
+            .iter()
+            .find(|e| e.details.get("stateEnteredEventDetails").is_some_and(|d| d["name"] == state))
+            .unwrap_or_else(|| panic!("{state} was entered"));
+        chrono::DateTime::parse_from_rfc3339(&entered.timestamp).expect("timestamp")
+    };
+    let counting = at("Breaker Open?") - at("Count Recent Failures");
+    assert!(counting <= chrono::Duration::seconds(20), "full jitter stays within the back-off: {counting}");
+}
+
+#[tokio::test]
+async fn the_canonical_alarm_is_verified_by_the_alarm_returning_to_ok_on_the_virtual_clock() {
+    // GIVEN the alarm returns to OK a minute after the restart (replay's default simulation)
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    // WHEN the canonical alarm is replayed
+    let (_, outcome) = replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), None).await;
+    let outcome = outcome.expect("execution");
+    // THEN the state machine looked at the alarm until it was OK, waiting on the virtual clock
+    assert_eq!(outcome.status, Status::Succeeded);
+    let path = path_taken(&outcome);
+    assert_eq!(
+        count(&path, "Check Recovery"),
+        3,
+        "first check at 10 s (ALARM), then 40 s (ALARM), then 70 s (OK): {path:?}"
+    );
+    assert!(outcome.virtual_duration >= Duration::from_secs(70), "{:?}", outcome.virtual_duration);
+    let ssm = aws_sdk_ssm::Client::new(&tasks.config);
+    let commands = ssm.list_commands().send().await.expect("commands");
+    assert_eq!(commands.commands().len(), 1, "one restart, however many checks");
+    assert_eq!(commands.commands()[0].document_name(), Some(restart_and_verify::LOCAL_DOCUMENT));
+}
+
+#[tokio::test]
+async fn restarted_and_active_but_the_alarm_still_fires_escalates_with_that_reason() {
+    // GIVEN an alarm that never returns to OK
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let mut tasks = product(&moto, &slack).await;
+    tasks.alarm = SimulatedAlarm { recovers_after: None };
+    // WHEN the canonical alarm is replayed
+    let (_, outcome) = replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), None).await;
+    let outcome = outcome.expect("execution");
+    // THEN after the recovery time (60 s x 3 periods + 60 s) the humans are paged with the reason
+    assert_eq!(outcome.error.as_deref(), Some("Escalated"));
+    assert!(outcome.virtual_duration >= Duration::from_secs(240), "{:?}", outcome.virtual_duration);
+    let escalation = published_escalation(&outcome);
+    assert!(escalation.contains("restarted and active, but the alarm still fires"), "{escalation}");
+}
+
+#[tokio::test]
+async fn the_mocked_paths_of_the_verification_loop_end_where_they_should() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    for (case, status, checks) in
+        [("AlarmRecoversAfterPolls", Status::Succeeded, 4), ("AlarmStillFires", Status::Failed, 9)]
+    {
+        let case = mocks(case);
+        let (_, outcome) =
+            replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
+        let outcome = outcome.expect("execution");
+        assert_eq!(outcome.status, status, "{}", case.name);
+        assert_eq!(count(&path_taken(&outcome), "Check Recovery"), checks, "{}", case.name);
+    }
+}
+
+/// Runs the product's tasks, except that the first `Restart` sends the command for real and then
+/// fails as a Lambda that died before answering would.
+struct DiesAfterSending<'a> {
+    inner: &'a ProductTasks,
+    died: std::sync::atomic::AtomicBool,
+}
+
+impl TaskRunner for DiesAfterSending<'_> {
+    async fn run(&self, call: &asl::TaskCall) -> Result<Value, asl::StatesError> {
+        let result = self.inner.run(call).await;
+        if call.state == "Restart" && !self.died.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            result?;
+            return Err(asl::StatesError::new("Lambda.ServiceException", "died after sending"));
+        }
+        result
+    }
+}
+
+#[tokio::test]
+async fn a_restart_retried_after_the_command_was_sent_resumes_it_and_restarts_once() {
+    // GIVEN the restart step sends the command, then its invocation fails
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let decision = local_invoke::invoke(
+        Function::AlarmRouter,
+        workspace_tests::event("alarm-router/metric-alarm.json"),
+        &tasks.config,
+        &tasks.emulator,
+    )
+    .await
+    .expect("routed");
+    let execution_arn = decision["outcome"]["executionArn"].as_str().expect("execution");
+    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    let described = sfn.describe_execution().execution_arn(execution_arn).send().await.expect("describe");
+    let input: Value = serde_json::from_str(described.input().expect("input")).expect("JSON");
+    let definition = load_definition(
+        &repo_root().join("statemachines/first-response.asl.json"),
+        "eu-west-1",
+        &tasks.emulator.topic_arn,
+    )
+    .expect("definition");
+    let flaky = DiesAfterSending { inner: &tasks, died: Default::default() };
+    let settings = settings(&tasks.emulator.state_machine_arn, execution_arn.rsplit(':').next().expect("name"));
+    // WHEN Step Functions retries it
+    let outcome = asl::Executor::new(&flaky, &settings).run(&definition, input).await;
+    // THEN the retry resumed the command already sent: one restart, verified
+    assert_eq!(outcome.status, Status::Succeeded, "{:?}", outcome.summary());
+    assert_eq!(outcome.history.iter().filter(|e| e.kind == "LambdaFunctionFailed").count(), 1);
+    let ssm = aws_sdk_ssm::Client::new(&tasks.config);
+    assert_eq!(ssm.list_commands().send().await.expect("commands").commands().len(), 1, "the service restarted once");
+    assert_eq!(outcome.output.expect("output")["remediation"]["resumed"], true);
+}
+
+/// The message of the escalation page the execution published.
+fn published_escalation(outcome: &Outcome) -> String {
+    let escalation = outcome
+        .history
+        .iter()
+        .find(|e| e.kind == "TaskScheduled" && e.details["taskScheduledEventDetails"]["resource"] == "publish")
+        .expect("the escalation was published");
+    let parameters: Value = serde_json::from_str(
+        escalation.details["taskScheduledEventDetails"]["parameters"].as_str().expect("parameters"),
+    )
+    .expect("JSON");
+    parameters["Message"].as_str().expect("message").to_owned()
 }

@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""The local AWS emulator: moto's server, plus two things moto 5.2.5 lacks: SSM
+ListCommandInvocations, and CloudWatch over Smithy RPC v2 CBOR (what the Rust SDK speaks).
+
+Run it like `moto_server`, with the same arguments, from the repository's .venv:
+
+    .venv/bin/python tools/moto_server.py -H 127.0.0.1 -p 5055
+
+moto 5.2.5 answers ssm:ListCommandInvocations with an HTML error page. This launcher adds the
+operation to moto's SSM response handler before starting moto's own server entry point. It is
+built from the Command objects moto's SendCommand already keeps, so every invocation it lists is
+one GetCommandInvocation also knows, with the same status.
+
+What it follows from the AWS API:
+  - CommandId and InstanceId narrow the list; both are optional.
+  - MaxResults is 1 to 50 (default 50) and really pages: NextToken comes back while more remain.
+  - Details=true adds CommandPlugins (one per invocation, as moto runs one plugin).
+  - Filters: InvokedAfter, InvokedBefore, Status, ExecutionStage and DocumentName are applied.
+What it cannot know, because moto's SendCommand does not keep it: DocumentVersion is reported as
+"$DEFAULT", CloudWatchOutputConfig as disabled, and InstanceName, TraceOutput and the S3 output URLs
+as empty.
+
+It also serves CloudWatch to clients that speak Smithy RPC v2 CBOR, which moto 5.2.5 does not.
+The Rust SDK (aws-sdk-cloudwatch 1.140) sends every call as a POST to
+/service/GraniteServiceVersion20100801/operation/<Operation> with `smithy-protocol: rpc-v2-cbor`
+and a CBOR body; moto only knows CloudWatch's query and awsJson1_0 protocols. At the WSGI layer,
+where moto dispatches requests to its services, such a request is rewritten into the equivalent
+awsJson1_0 one (path "/", `X-Amz-Target: GraniteServiceVersion20100801.<Operation>`, JSON body,
+same Authorization header, from which moto takes the region), and moto's JSON answer is encoded
+back into CBOR:
+  - Request: CBOR tag-1 timestamps become epoch-second numbers and byte strings base64 text, as
+    awsJson expects. A gzip Content-Encoding (the SDK's request compression) is undone.
+  - Response: each value is typed by the operation's output shape in botocore's CloudWatch model,
+    so timestamps go out as tag 1 over epoch seconds (a float), doubles as floats, integers as
+    integers and blobs as byte strings. An output with no members is an empty map.
+  - Errors keep moto's status and x-amzn-query-error header; the body is a map of `__type` (the
+    shape id, e.g. com.amazonaws.cloudwatch#ResourceNotFound) and `message`.
+    If moto itself crashes, the answer is a 500 InternalFailure in that form.
+Every other request passes through untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import gzip
+import io
+import json
+import re
+import sys
+from typing import Any, Callable, Iterable
+
+import botocore.session
+import cbor2
+from botocore.model import Shape
+
+from moto.core.responses import ActionResult
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.ssm.exceptions import SSMException, ValidationException
+from moto.ssm.models import Command, SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+MAX_RESULTS = 50
+COMMAND_ID = re.compile(r"^[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$")
+FILTER_KEYS = ("InvokedAfter", "InvokedBefore", "Status", "ExecutionStage", "DocumentName")
+STATUSES = ("Pending", "InProgress", "Delayed", "Success", "Cancelled", "TimedOut", "Failed", "Cancelling")
+EXECUTING = ("Pending", "InProgress", "Delayed", "Cancelling")
+# moto's invocations carry no separate finish time; it reports a fixed five-minute run.
+ELAPSED = datetime.timedelta(minutes=5)
+
+
+class InvalidNextToken(SSMException):
+    def __init__(self) -> None:
+        super().__init__("InvalidNextToken", "The specified token isn't valid.")
+
+
+class InvalidCommandId(SSMException):
+    def __init__(self) -> None:
+        super().__init__("InvalidCommandId", "Invalid command id.")
+
+
+class InvalidFilterKey(SSMException):
+    def __init__(self, key: str) -> None:
+        super().__init__("InvalidFilterKey", f"The filter key {key} isn't valid.")
+
+
+class InvalidFilterValue(SSMException):
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__("InvalidFilterValue", f"The filter value {value} isn't valid for {key}.")
+
+
+def _timestamp(key: str, value: str) -> datetime.datetime:
+    """An ISO 8601 filter value as a naive UTC datetime, the form moto keeps."""
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidFilterValue(key, value) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _matcher(filters: list[dict[str, str]]) -> Any:
+    """A predicate on (command, invocation) for the request's Filters."""
+    checks = []
+    for item in filters or []:
+        key, value = item.get("key") or item.get("Key"), item.get("value") or item.get("Value")
+        if key not in FILTER_KEYS:
+            raise InvalidFilterKey(str(key))
+        if not value:
+            raise InvalidFilterValue(key, str(value))
+        if key == "InvokedAfter":
+            after = _timestamp(key, value)
+            checks.append(lambda c, i, t=after: c.requested_date_time >= t)
+        elif key == "InvokedBefore":
+            before = _timestamp(key, value)
+            checks.append(lambda c, i, t=before: c.requested_date_time <= t)
+        elif key == "Status":
+            if value not in STATUSES:
+                raise InvalidFilterValue(key, value)
+            checks.append(lambda c, i, v=value: i["Status"] == v)
+        elif key == "ExecutionStage":
+            if value not in ("Executing", "Complete"):
+                raise InvalidFilterValue(key, value)
+            executing = value == "Executing"
+            checks.append(lambda c, i, e=executing: (i["Status"] in EXECUTING) == e)
+        else:  # DocumentName
+            checks.append(lambda c, i, v=value: c.document_name == v)
+    return lambda command, invocation: all(check(command, invocation) for check in checks)
+
+
+def _invocation(command: Command, invocation: dict[str, Any], details: bool) -> dict[str, Any]:
+    """One CommandInvocation, shaped like the AWS API's."""
+    result: dict[str, Any] = {
+        "CommandId": command.command_id,
+        "InstanceId": invocation["InstanceId"],
+        "InstanceName": "",
+        "Comment": command.comment,
+        "DocumentName": command.document_name,
+        "DocumentVersion": "$DEFAULT",
+        "RequestedDateTime": command.requested_date_time,
+        "Status": invocation["Status"],
+        "StatusDetails": invocation["StatusDetails"],
+        "TraceOutput": "",
+        "StandardOutputUrl": "",
+        "StandardErrorUrl": "",
+        "CommandPlugins": [],
+        "ServiceRole": command.service_role_arn,
+        "NotificationConfig": command.notification_config,
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
+    }
+    if details:
+        result["CommandPlugins"] = [
+            {
+                "Name": invocation["PluginName"],
+                "Status": invocation["Status"],
+                "StatusDetails": invocation["StatusDetails"],
+                "ResponseCode": invocation["ResponseCode"],
+                "ResponseStartDateTime": command.requested_date_time,
+                "ResponseFinishDateTime": command.requested_date_time + ELAPSED,
+                # Like AWS: the first 2,500 characters of the plugin's output.
+                "Output": (invocation.get("StandardOutputContent") or "")[:2500],
+                "StandardOutputUrl": "",
+                "StandardErrorUrl": "",
+                "OutputS3Region": command.output_s3_region,
+                "OutputS3BucketName": command.output_s3_bucket_name,
+                "OutputS3KeyPrefix": command.output_s3_key_prefix,
+            }
+        ]
+    return result
+
+
+def list_command_invocations(
+    self: SimpleSystemManagerBackend,
+    command_id: str | None,
+    instance_id: str | None,
+    filters: list[dict[str, str]],
+    details: bool,
+    max_results: int | None,
+    next_token: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The invocations matching the request, one page, and the token of the next page if any.
+
+    Commands are listed oldest first, so a token (the offset of the next item) stays valid when new
+    commands arrive between pages.
+    """
+    if max_results is None:
+        max_results = MAX_RESULTS
+    if not 1 <= max_results <= MAX_RESULTS:
+        raise ValidationException(
+            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
+            f"constraint: Member must have value {'less' if max_results > MAX_RESULTS else 'greater'} "
+            f"than or equal to {MAX_RESULTS if max_results > MAX_RESULTS else 1}"
+        )
+    if command_id is not None and not COMMAND_ID.match(command_id):
+        raise InvalidCommandId()
+    matches = _matcher(filters)
+    found = [
+        (command, invocation)
+        for command in self._commands
+        if command_id is None or command.command_id == command_id
+        for invocation in command.invocations
+        if (instance_id is None or invocation["InstanceId"] == instance_id) and matches(command, invocation)
+    ]
+    start = 0
+    if next_token:
+        if not next_token.isdigit() or int(next_token) > len(found):
+            raise InvalidNextToken()
+        start = int(next_token)
+    end = start + max_results
+    page = [_invocation(command, invocation, details) for command, invocation in found[start:end]]
+    return page, (str(end) if end < len(found) else None)
+
+
+def list_command_invocations_response(self: SimpleSystemManagerResponse) -> ActionResult:
+    invocations, next_token = self.ssm_backend.list_command_invocations(
+        command_id=self._get_param("CommandId"),
+        instance_id=self._get_param("InstanceId"),
+        filters=self._get_param("Filters", []),
+        details=bool(self._get_param("Details", False)),
+        max_results=self._get_int_param("MaxResults"),
+        next_token=self._get_param("NextToken"),
+    )
+    response: dict[str, Any] = {"CommandInvocations": invocations}
+    if next_token is not None:
+        response["NextToken"] = next_token
+    return ActionResult(response)
+
+
+def install() -> None:
+    """Adds ListCommandInvocations to moto's SSM backend and response handler (once)."""
+    if getattr(SimpleSystemManagerResponse, "list_command_invocations", None) is not None:
+        return
+    SimpleSystemManagerBackend.list_command_invocations = list_command_invocations  # type: ignore[attr-defined]
+    SimpleSystemManagerResponse.list_command_invocations = list_command_invocations_response  # type: ignore[attr-defined]
+
+
+CBOR_SERVICE = "GraniteServiceVersion20100801"
+CBOR_PATH = re.compile(rf"^/service/{CBOR_SERVICE}/operation/([A-Za-z0-9]+)$")
+CBOR_ERROR_NAMESPACE = "com.amazonaws.cloudwatch"
+CBOR_HEADERS = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+# moto's headers that describe its JSON body, not the CBOR one sent instead.
+JSON_ONLY_HEADERS = {"content-type", "content-length", "x-amzn-errortype"}
+_cloudwatch_model: Any = None
+
+
+def _operation_output(operation: str) -> Shape | None:
+    global _cloudwatch_model
+    if _cloudwatch_model is None:
+        _cloudwatch_model = botocore.session.get_session().get_service_model("cloudwatch")
+    try:
+        return _cloudwatch_model.operation_model(operation).output_shape
+    except Exception:  # an operation botocore does not know: encode the JSON as it is
+        return None
+
+
+def _cbor_to_json(value: Any) -> Any:
+    """A decoded CBOR request value as awsJson carries it."""
+    if isinstance(value, cbor2.CBORTag) and value.tag == 1:
+        return value.value
+    if isinstance(value, datetime.datetime):  # cbor2 decodes tag 1 itself
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {key: _cbor_to_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cbor_to_json(item) for item in value]
+    return value
+
+
+def _json_to_cbor(value: Any, shape: Shape | None) -> Any:
+    """A value of moto's JSON answer, typed for CBOR by its shape in the model (if known)."""
+    if value is None or shape is None:
+        return value
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        return {key: _json_to_cbor(item, shape.members.get(key)) for key, item in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [_json_to_cbor(item, shape.member) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: _json_to_cbor(item, shape.value) for key, item in value.items()}
+    if kind == "timestamp":
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return cbor2.CBORTag(1, float(value))
+    if kind in ("double", "float"):
+        return float(value)
+    if kind in ("integer", "long", "short", "byte"):
+        return int(value)
+    if kind == "blob" and isinstance(value, str):
+        return base64.b64decode(value)
+    return value
+
+
+def _cbor_error(status: int, body: bytes, headers: list[tuple[str, str]]) -> dict[str, Any]:
+    """moto's error (a JSON __type/message, or an HTML page) as the rpcv2Cbor error map."""
+    try:
+        error = json.loads(body)
+    except ValueError:
+        error = {}
+    if not isinstance(error, dict):
+        error = {}
+    code = error.get("__type") or dict((k.lower(), v) for k, v in headers).get("x-amzn-errortype")
+    code = code or ("InternalFailure" if status >= 500 else "ValidationError")
+    # moto's awsJson1_0 form is "GraniteServiceVersion20100801#Code"; keep only Code.
+    code = code.split(":", 1)[0].rsplit("#", 1)[-1]
+    message = error.get("message") or error.get("Message") or body.decode("utf-8", "replace")[:500]
+    return {"__type": f"{CBOR_ERROR_NAMESPACE}#{code}", "message": message}
+
+
+class CborDispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, with CloudWatch rpcv2Cbor requests translated to awsJson1_0 and back."""
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
+        if not match or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
+            return super().__call__(environ, start_response)
+        operation = match.group(1)
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+            raw = gzip.decompress(raw)
+        payload = json.dumps(_cbor_to_json(cbor2.loads(raw)) if raw else {}).encode()
+
+        forwarded = dict(environ)
+        for key in ("HTTP_SMITHY_PROTOCOL", "HTTP_CONTENT_ENCODING", "HTTP_ACCEPT"):
+            forwarded.pop(key, None)
+        forwarded.update(
+            {
+                "PATH_INFO": "/",
+                "RAW_URI": "/",
+                "REQUEST_URI": "/",
+                "QUERY_STRING": "",
+                "CONTENT_TYPE": "application/x-amz-json-1.0",
+                "CONTENT_LENGTH": str(len(payload)),
+                "HTTP_X_AMZ_TARGET": f"{CBOR_SERVICE}.{operation}",
+                "wsgi.input": io.BytesIO(payload),
+            }
+        )
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None  # moto returns its body; it never calls write()
+
+        try:
+            chunks = super().__call__(forwarded, capture)
+            try:
+                body = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
+        except Exception as error:  # moto crashed: answer in CBOR, as a JSON client would get a 500
+            answer = {"status": "500 INTERNAL SERVER ERROR", "headers": []}
+            body = json.dumps({"__type": "InternalFailure", "message": f"moto: {error!r}"}).encode()
+
+        status = int(answer["status"].split(" ", 1)[0])
+        if status >= 300:
+            result: Any = _cbor_error(status, body, answer["headers"])
+        else:
+            result = _json_to_cbor(json.loads(body) if body.strip() else {}, _operation_output(operation))
+        encoded = cbor2.dumps(result)
+        headers = [(k, v) for k, v in answer["headers"] if k.lower() not in JSON_ONLY_HEADERS]
+        headers += CBOR_HEADERS + [("Content-Length", str(len(encoded)))]
+        start_response(answer["status"], headers)
+        return [encoded]
+
+
+if __name__ == "__main__":
+    install()
+    import moto.server
+    from moto.server import main
+
+    # moto.server.main builds its app from this name; serve CBOR clients through the subclass.
+    moto.server.DomainDispatcherApplication = CborDispatcher  # type: ignore[misc]
+    main(sys.argv[1:])
