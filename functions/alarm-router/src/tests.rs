@@ -280,29 +280,14 @@ async fn notify_publishes_a_message_a_human_can_act_on() {
 #[tokio::test]
 async fn ok_resolves_the_open_incident_this_alarm_triggered_and_publishes_the_recovery() {
     let alarm_arn = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-nginx-down";
-    let summary = |arn: &str, source: &str| {
-        IncidentRecordSummary::builder()
-            .arn(arn)
-            .title("t")
-            .status(IncidentRecordStatus::Open)
-            .creation_time(SmithyDateTime::from_secs(0))
-            .impact(2)
-            .incident_record_source(
-                IncidentRecordSource::builder()
-                    .created_by("x")
-                    .source(TRIGGER_SOURCE)
-                    .resource_arn(source)
-                    .build()
-                    .expect("source"),
-            )
-            .build()
-            .expect("summary")
-    };
     let mine = "arn:aws:ssm-incidents::123456789012:incident-record/web-oncall/mine";
     let list = mock!(aws_sdk_ssmincidents::Client::list_incident_records).then_output(move || {
         ListIncidentRecordsOutput::builder()
-            .incident_record_summaries(summary(mine, alarm_arn))
-            .incident_record_summaries(summary("arn:other", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:other"))
+            .incident_record_summaries(open_record(mine, alarm_arn))
+            .incident_record_summaries(open_record(
+                "arn:other",
+                "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:other",
+            ))
             .build()
             .expect("output")
     });

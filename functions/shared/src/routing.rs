@@ -284,7 +284,10 @@ pub fn forbidden_unit(unit: &str) -> Option<&'static str> {
             "only services can be restarted: targets, mounts, slices, sockets and timers change what the whole host runs",
         );
     }
-    if lower.starts_with("systemd-") || lower == "systemd" || lower == "init" {
+    if unit.starts_with('-') {
+        return Some("a name starting with '-' would be read by systemctl as an option");
+    }
+    if lower.starts_with("systemd-") || lower == "systemd" || lower.starts_with("init") {
         return Some("systemd's own units keep the host running; restarting them can hang or reboot it");
     }
     if ["reboot", "poweroff", "halt", "kexec", "shutdown", "emergency", "rescue"].iter().any(|w| lower.starts_with(w)) {
@@ -799,6 +802,8 @@ default:
             ("emergency", "isolates"),
             ("dbus", "D-Bus"),
             ("amazon-ssm-agent", "SSM agent"),
+            ("-H", "option"),
+            ("init", "systemd's own"),
             ("snap.amazon-ssm-agent.amazon-ssm-agent.service", "SSM agent"),
         ];
         for (unit, why) in refused {

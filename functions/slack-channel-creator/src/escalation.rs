@@ -58,6 +58,9 @@ pub struct RemediationEvidence {
     pub service: Option<String>,
     #[serde(default)]
     pub instances: Vec<InstanceEvidence>,
+    /// Where the remediation stood, in one sentence ("restarted and active, but the alarm still fires").
+    #[serde(default)]
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -130,11 +133,18 @@ impl Escalation {
                 .clone()
                 .or_else(|| self.route.remediation.as_ref().map(|r| r.service.clone()))
                 .unwrap_or_else(|| "the service".to_owned());
-            let verdict = if remediation.verified == Some(true) { "verified active" } else { "NOT verified" };
+            let verdict = if remediation.verified == Some(true) {
+                "verified by the alarm returning to OK"
+            } else {
+                "NOT verified"
+            };
             story.lines.push(format!(
                 "Restarted {service} with SSM command {command} on {} instance(s): {verdict}.",
                 remediation.instances.len()
             ));
+            if let Some(summary) = remediation.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+                story.lines.push(format!("Verification: {summary}."));
+            }
             for instance in &remediation.instances {
                 let exit =
                     instance.exit_code.map(|c| format!("exit code {c}")).unwrap_or_else(|| "no exit code".into());
@@ -181,4 +191,31 @@ impl Escalation {
 
 fn number<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map(|v| v.to_string()).unwrap_or_else(|| "?".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escalation() -> Escalation {
+        let path = format!("{}/../../events/slack-channel-creator/escalation.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("escalation")
+    }
+
+    #[test]
+    fn the_story_says_why_a_restart_that_worked_was_not_enough() {
+        // GIVEN nginx restarted and active everywhere, but the alarm kept firing
+        let mut doc = escalation();
+        doc.remediation.verified = Some(false);
+        doc.remediation.summary =
+            Some("nginx restarted and active, but the alarm still fires (ALARM 240s after the restart)".into());
+        // WHEN the war room tells the story
+        let story = doc.automation_story();
+        // THEN the responders read the reason, not only "NOT verified"
+        assert!(
+            story.lines.iter().any(|l| l == "Verification: nginx restarted and active, but the alarm still fires (ALARM 240s after the restart)."),
+            "{:?}",
+            story.lines
+        );
+    }
 }
