@@ -36,8 +36,12 @@ async fn product(moto: &MotoServer, slack: &SlackEmulator) -> ProductTasks {
     ProductTasks { config, emulator, alarm: SimulatedAlarm::default() }
 }
 
-/// Routes `event` and, when the router starts an execution, replays exactly the input it recorded.
-async fn replay_event(tasks: &ProductTasks, event: Value, case: Option<&TestCase>) -> (Value, Option<Outcome>) {
+/// What the router started for `event`: its decision and, when it started an execution, the
+/// product's definition, that execution's settings and exactly the input Step Functions recorded.
+async fn route(
+    tasks: &ProductTasks,
+    event: Value,
+) -> (Value, Option<(asl::Definition, asl::ExecutionSettings, Value)>) {
     let decision = match local_invoke::invoke(Function::AlarmRouter, event, &tasks.config, &tasks.emulator).await {
         Ok(decision) => decision,
         Err(diagnostic) => return (json!({"error": diagnostic.error_type}), None),
@@ -54,6 +58,13 @@ async fn replay_event(tasks: &ProductTasks, event: Value, case: Option<&TestCase
     .expect("definition");
     let name = execution_arn.rsplit(':').next().expect("name");
     let settings = settings(&tasks.emulator.state_machine_arn, name);
+    (decision, Some((definition, settings, input)))
+}
+
+/// Routes `event` and, when the router starts an execution, replays exactly the input it recorded.
+async fn replay_event(tasks: &ProductTasks, event: Value, case: Option<&TestCase>) -> (Value, Option<Outcome>) {
+    let (decision, started) = route(tasks, event).await;
+    let Some((definition, settings, input)) = started else { return (decision, None) };
     let outcome = execute(tasks, case, &definition, &settings, input, &mut |_| {}).await;
     (decision, Some(outcome))
 }
@@ -265,26 +276,9 @@ async fn a_restart_retried_after_the_command_was_sent_resumes_it_and_restarts_on
     // GIVEN the restart step sends the command, then its invocation fails
     let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
     let tasks = product(&moto, &slack).await;
-    let decision = local_invoke::invoke(
-        Function::AlarmRouter,
-        workspace_tests::event("alarm-router/metric-alarm.json"),
-        &tasks.config,
-        &tasks.emulator,
-    )
-    .await
-    .expect("routed");
-    let execution_arn = decision["outcome"]["executionArn"].as_str().expect("execution");
-    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
-    let described = sfn.describe_execution().execution_arn(execution_arn).send().await.expect("describe");
-    let input: Value = serde_json::from_str(described.input().expect("input")).expect("JSON");
-    let definition = load_definition(
-        &repo_root().join("statemachines/first-response.asl.json"),
-        "eu-west-1",
-        &tasks.emulator.topic_arn,
-    )
-    .expect("definition");
+    let (_, started) = route(&tasks, workspace_tests::event("alarm-router/metric-alarm.json")).await;
+    let (definition, settings, input) = started.expect("an execution");
     let flaky = DiesAfterSending { inner: &tasks, died: Default::default() };
-    let settings = settings(&tasks.emulator.state_machine_arn, execution_arn.rsplit(':').next().expect("name"));
     // WHEN Step Functions retries it
     let outcome = asl::Executor::new(&flaky, &settings).run(&definition, input).await;
     // THEN the retry resumed the command already sent: one restart, verified
