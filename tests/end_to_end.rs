@@ -183,6 +183,33 @@ async fn a_restart_is_sent_once_and_verified_by_the_alarm_returning_to_ok() {
 }
 
 #[tokio::test]
+async fn a_throttled_get_command_invocation_after_a_successful_send_never_produces_a_second_command() {
+    // GIVEN the restart was sent, and SSM then throttles GetCommandInvocation
+    let moto = MotoServer::start();
+    let (config, _emulator) = emulator(&moto).await;
+    alarm_in(&config, "web-nginx-down", aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    let request = event("restart-and-verify/restart-request.json");
+    let sent = remediation_step(&config, request.clone()).await.expect("restart");
+    let fault =
+        serde_json::json!({"target": "AmazonSSM.GetCommandInvocation", "code": "ThrottlingException", "times": 3});
+    let armed = reqwest::Client::new()
+        .post(format!("{}/_first_response/faults", moto.endpoint))
+        .json(&fault)
+        .send()
+        .await
+        .expect("arm the fault");
+    assert!(armed.status().is_success());
+    // WHEN the check fails with TransientError and Step Functions retries the check
+    let check = check_of(request.clone(), &sent, 10);
+    let throttled = remediation_step(&config, check.clone()).await.expect_err("throttled");
+    assert_eq!(throttled.error_type, "TransientError", "{}", throttled.error_message);
+    let retried = remediation_step(&config, check).await.expect("retried check");
+    // THEN the retry reads the same command, verifies it, and SSM holds one command only
+    assert_eq!(retried["stage"], "recovered", "{retried}");
+    assert_eq!(commands(&config).await.len(), 1, "a throttled read must never send the restart again");
+}
+
+#[tokio::test]
 async fn a_forged_task_input_puts_no_command_into_ssm() {
     let moto = MotoServer::start();
     let (config, _emulator) = emulator(&moto).await;

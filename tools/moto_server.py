@@ -37,6 +37,11 @@ back into CBOR:
     shape id, e.g. com.amazonaws.cloudwatch#ResourceNotFound) and `message`.
     If moto itself crashes, the answer is a 500 InternalFailure in that form.
 Every other request passes through untouched.
+
+Tests can also make the emulator fail like AWS does under load: a POST of
+{"target": "AmazonSSM.GetCommandInvocation", "code": "ThrottlingException", "times": 2} to
+/_first_response/faults makes the next two awsJson requests with that X-Amz-Target answer 400 with
+that error code, before moto sees them. Nothing is armed unless a test asks.
 """
 
 from __future__ import annotations
@@ -309,10 +314,39 @@ def _cbor_error(status: int, body: bytes, headers: list[tuple[str, str]]) -> dic
     return {"__type": f"{CBOR_ERROR_NAMESPACE}#{code}", "message": message}
 
 
+FAULTS_PATH = "/_first_response/faults"
+# X-Amz-Target -> [error code, how many more requests get it]
+_faults: dict[str, list[Any]] = {}
+
+
+def _fault(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """Arms a fault (POST to FAULTS_PATH), or answers a request with an armed one; else None."""
+    if environ.get("PATH_INFO") == FAULTS_PATH and environ.get("REQUEST_METHOD") == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        fault = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        _faults[fault["target"]] = [fault.get("code", "ThrottlingException"), int(fault.get("times", 1))]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+    armed = _faults.get(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if not armed or armed[1] <= 0:
+        return None
+    armed[1] -= 1
+    body = json.dumps({"__type": armed[0], "message": "Rate exceeded (fault injected by the test)"}).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
 class CborDispatcher(DomainDispatcherApplication):
-    """moto's dispatcher, with CloudWatch rpcv2Cbor requests translated to awsJson1_0 and back."""
+    """moto's dispatcher, with CloudWatch rpcv2Cbor requests translated to awsJson1_0 and back,
+    and the faults a test armed answered before moto sees the request."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        faulted = _fault(environ, start_response)
+        if faulted is not None:
+            return faulted
         match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
         if not match or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
             return super().__call__(environ, start_response)
