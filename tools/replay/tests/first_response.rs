@@ -149,16 +149,7 @@ async fn a_failed_verification_escalates_with_its_evidence() {
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
     let path = path_taken(&outcome);
     assert!(path.windows(3).any(|w| w == ["Check Recovery", "Verified?", "Escalate"]), "{path:?}");
-    let escalation = outcome
-        .history
-        .iter()
-        .find(|e| e.kind == "TaskScheduled" && e.details["taskScheduledEventDetails"]["resource"] == "publish")
-        .expect("the escalation was published");
-    let parameters: Value = serde_json::from_str(
-        escalation.details["taskScheduledEventDetails"]["parameters"].as_str().expect("parameters"),
-    )
-    .expect("JSON");
-    let message = parameters["Message"].as_str().expect("message");
+    let message = published_escalation(&outcome);
     assert!(message.starts_with("ESCALATED: web-nginx-down"), "{message}");
     assert!(message.contains("unknown directive"), "the evidence reaches the responders: {message}");
 }
