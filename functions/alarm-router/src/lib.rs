@@ -16,11 +16,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
 use shared::incident::execution_arn;
+use shared::text::{SNS_ATTRIBUTES_RESERVE, SNS_MESSAGE_BYTES, truncate};
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
 use strum::{EnumIter, IntoStaticStr};
 
 /// Incident Manager keeps at most this much of the triggering event.
 pub const MAX_TRIGGER_RAW_DATA: usize = 4000;
+/// How much of an alarm's reason or description a message carries (CloudWatch itself allows about
+/// 1,000 characters; a delivery may carry more).
+pub const MAX_REASON_BYTES: usize = 8192;
 /// What the router tells Incident Manager created the incident.
 pub const TRIGGER_SOURCE: &str = "first-response.alarm-router";
 
@@ -424,7 +428,7 @@ async fn publish(
         .publish()
         .topic_arn(&config.topic_arn)
         .subject(shared::incident::sns_subject(&format!("[{label}] {}", alarm.name)))
-        .message(message_body(alarm, route, key, label, problem))
+        .message(truncate(&message_body(alarm, route, key, label, problem), SNS_MESSAGE_BYTES - SNS_ATTRIBUTES_RESERVE))
         .message_attributes("severity", attribute(route.severity.as_str())?)
         .message_attributes("alarmState", attribute(alarm.state.as_str())?)
         .message_attributes("route", attribute(&route.name)?)
@@ -445,9 +449,9 @@ pub fn message_body(alarm: &Alarm, route: &Route, key: &IncidentKey, label: &str
     }
     let previous = alarm.previous_state.map(|s| s.as_str()).unwrap_or("unknown");
     lines.push(format!("State: {previous} -> {} at {}", alarm.state, alarm.timestamp_rfc3339()));
-    lines.push(format!("Reason: {}", alarm.reason));
+    lines.push(format!("Reason: {}", truncate(&alarm.reason, MAX_REASON_BYTES)));
     if let Some(description) = &alarm.description {
-        lines.push(format!("Description: {description}"));
+        lines.push(format!("Description: {}", truncate(description, MAX_REASON_BYTES)));
     }
     lines.push(format!("Account / region: {} / {}", alarm.account, alarm.region));
     let metric = match (&alarm.namespace, &alarm.metric_name) {
@@ -467,11 +471,6 @@ pub fn message_body(alarm: &Alarm, route: &Route, key: &IncidentKey, label: &str
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
-}
-
-/// At most `max` bytes, cut on a character boundary.
-fn truncate(text: &str, max: usize) -> String {
-    text[..text.floor_char_boundary(max)].to_owned()
 }
 
 #[cfg(test)]

@@ -442,6 +442,26 @@ async fn an_ok_while_the_remediation_is_still_running_is_left_to_that_execution(
 }
 
 #[tokio::test]
+async fn an_alarm_reason_larger_than_sns_allows_still_reaches_a_human_cut_visibly() {
+    // GIVEN a delivery whose reason and description are far beyond what an SNS message may hold
+    let mut huge = event("metric-math-alarm.json");
+    huge["detail"]["state"]["reason"] = Value::from("datapoint ".repeat(30_000));
+    huge["detail"]["configuration"]["description"] = Value::from("é".repeat(100_000));
+    let sns = published_where(|req| {
+        let message = req.message().unwrap_or_default();
+        message.len() <= shared::text::SNS_MESSAGE_BYTES - shared::text::SNS_ATTRIBUTES_RESERVE
+            && message.contains(shared::text::TRUNCATED)
+            && message.contains("Incident key: ")
+            && req.subject().is_some_and(|s| s.len() <= 100)
+    });
+    // WHEN the router notifies
+    let decision = handle(&clients(&[], &[&sns], &[]), &config(None), huge).await.expect("published");
+    // THEN one bounded message went out, with its links and key intact
+    assert_eq!(decision.action, DecisionAction::Notify);
+    assert_eq!(sns.num_calls(), 1);
+}
+
+#[tokio::test]
 async fn hostile_alarm_names_never_leave_the_allowed_execution_name_characters() {
     let start = mock!(aws_sdk_sfn::Client::start_execution)
         .match_requests(|req| {

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
 use shared::routing::default_recovery_seconds;
+use shared::text::truncate;
 use shared::{IncidentKey, Remediation, Routes, Targets};
 use strum::{EnumIter, IntoStaticStr};
 
@@ -777,11 +778,6 @@ fn evidence_of(reports: &[InstanceReport]) -> String {
     } else {
         format!("\nEvidence:{}", truncate(&answered.concat(), 4 * EVIDENCE_LIMIT))
     }
-}
-
-/// At most `max` bytes, cut on a character boundary and marked with `…` where cut.
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max { text.to_owned() } else { format!("{}…", &text[..text.floor_char_boundary(max)]) }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod alarm;
 pub mod aws;
 pub mod incident;
 pub mod routing;
+pub mod text;
 
 pub use alarm::{Alarm, AlarmKind, AlarmState, InvalidEvent};
 pub use incident::{FirstResponseInput, IncidentKey, Notice};
