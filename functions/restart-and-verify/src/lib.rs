@@ -345,10 +345,8 @@ async fn earlier_command(
         .send();
     let mut read = 0;
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            let message = format!("ListCommands (looking for an earlier restart): {}", describe(&err));
-            if is_transient(&err) { RestartError::TransientError(message) } else { RestartError::ConfigError(message) }
-        })?;
+        let page =
+            page.map_err(|e| sdk_failure("ListCommands (looking for an earlier restart)", &e, is_transient(&e)))?;
         if let Some(found) = page.commands().iter().find(|c| c.comment() == Some(comment)) {
             return Ok(found.command_id().map(str::to_owned));
         }
@@ -440,7 +438,7 @@ async fn check_command(
     let command_id = report.command_id.clone();
     let since_sent = (request.now - report.sent_at).num_seconds();
     let targeted = incident_command(ssm, &command_id, &request.incident_key).await?;
-    let (target_count, mut invocations) = match &remediation.targets {
+    let (target_count, invocations) = match &remediation.targets {
         Targets::InstanceIds(ids) => {
             let invocations = instance_invocations(ssm, &command_id, ids, since_sent).await?;
             (Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)), invocations)
@@ -483,7 +481,7 @@ async fn check_command(
         )));
     }
 
-    let instances: Vec<InstanceReport> = std::mem::take(&mut invocations).into_values().flatten().collect();
+    let instances: Vec<InstanceReport> = invocations.into_values().flatten().collect();
     let unreachable: Vec<&InstanceReport> = instances.iter().filter(|r| is_unreachable(r)).collect();
     if !unreachable.is_empty() {
         return Err(RestartError::TargetUnreachable(format!(
@@ -545,14 +543,10 @@ async fn instance_invocations(
     Ok(answers)
 }
 
-fn listing_error(
-    operation: &str,
-    command_id: &str,
-    err: &(dyn std::error::Error + 'static),
-    transient: bool,
-) -> RestartError {
-    // A listing that failed is never reported as "nothing matched".
-    let message = format!("{operation} for command {command_id} failed: {}", describe(err));
+/// A failed AWS call: retryable when AWS said so, else a configuration problem. A listing that
+/// failed is reported as that failure, never as "nothing matched".
+fn sdk_failure(what: &str, err: &(dyn std::error::Error + 'static), transient: bool) -> RestartError {
+    let message = format!("{what} failed: {}", describe(err));
     if transient { RestartError::TransientError(message) } else { RestartError::ConfigError(message) }
 }
 
@@ -567,7 +561,7 @@ async fn incident_command(
         .command_id(command_id)
         .send()
         .await
-        .map_err(|e| listing_error("ListCommands", command_id, &e, is_transient(&e)))?;
+        .map_err(|e| sdk_failure(&format!("ListCommands for command {command_id}"), &e, is_transient(&e)))?;
     let command = commands
         .commands()
         .first()
@@ -588,7 +582,9 @@ async fn tag_invocations(
         ssm.list_command_invocations().command_id(command_id).details(true).max_results(50).into_paginator().send();
     let mut read = 0;
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| listing_error("ListCommandInvocations", command_id, &e, is_transient(&e)))?;
+        let page = page.map_err(|e| {
+            sdk_failure(&format!("ListCommandInvocations for command {command_id}"), &e, is_transient(&e))
+        })?;
         for invocation in page.command_invocations() {
             if let Some(instance_id) = invocation.instance_id() {
                 answers.insert(instance_id.to_owned(), listed_report(instance_id, invocation));
@@ -616,10 +612,7 @@ async fn check_alarm(
         .alarm_types(AlarmType::CompositeAlarm)
         .send()
         .await
-        .map_err(|err| {
-            let message = format!("DescribeAlarms {}: {}", request.alarm.name, describe(&err));
-            if is_transient(&err) { RestartError::TransientError(message) } else { RestartError::ConfigError(message) }
-        })?;
+        .map_err(|e| sdk_failure(&format!("DescribeAlarms {}", request.alarm.name), &e, is_transient(&e)))?;
     let metric = described.metric_alarms().first();
     let state = metric
         .and_then(|a| a.state_value())
@@ -642,7 +635,9 @@ async fn check_alarm(
             metric.and_then(|a| a.evaluation_periods()).and_then(|p| u64::try_from(p).ok()),
         )
     });
-    let deadline = active_at + TimeDelta::seconds(i64::try_from(recovery).unwrap_or(i64::MAX / 2));
+    // Bounded by the rules' validation already; clamped again so the arithmetic cannot overflow.
+    let recovery = recovery.min(shared::routing::MAX_RECOVERY_SECONDS) as i64;
+    let deadline = active_at + TimeDelta::seconds(recovery);
     report.recovery_deadline = Some(deadline);
     if state == StateValue::Ok {
         report.stage = Stage::Recovered;
