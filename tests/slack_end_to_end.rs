@@ -224,7 +224,7 @@ async fn the_secrets_are_read_back_from_ssm_securestrings() {
     // WHEN the function reads them as it does at cold start
     let names = slack_channel_creator::secrets::SecretNames {
         slack_token: "/first-response/slack-bot-token".into(),
-        webhook_secrets: "/first-response/pagerduty-webhook-secrets".into(),
+        webhook_secrets: Some("/first-response/pagerduty-webhook-secrets".into()),
         pagerduty_token: None,
     };
     let secrets = slack_channel_creator::secrets::load(&ssm, &names).await.expect("secrets");

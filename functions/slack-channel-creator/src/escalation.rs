@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use shared::{Alarm, IncidentKey, Notice, Route};
 
-use crate::summary::{AutomationStory, Link, is_web_link};
+use crate::summary::{AutomationStory, Link};
 
 /// The task input of `Open War Room`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -184,8 +184,11 @@ impl Escalation {
                 ),
             });
         }
-        links.retain(|link| is_web_link(&link.url));
+        // Only web links, made safe to appear inside Slack's `<url|title>` and as bookmarks.
         links
+            .into_iter()
+            .filter_map(|link| Some(Link { url: shared::text::slack_link_url(&link.url)?, ..link }))
+            .collect()
     }
 }
 

@@ -139,9 +139,6 @@ impl WarRoom {
             .user_agent(concat!("first-response-war-room/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WarRoomError::ConfigError(format!("HTTP client: {}", shared::aws::describe(&e))))?;
-        if secrets.webhook_secrets.is_empty() {
-            return Err(WarRoomError::ConfigError("no PagerDuty webhook secret is configured".into()));
-        }
         let directory =
             secrets.pagerduty_token.map(|token| Directory::new(http.clone(), &config.pagerduty_api_url, token));
         Ok(Self {
@@ -283,6 +280,12 @@ async fn webhook(war_room: &WarRoom, slack: &Slack<'_>, event: Value) -> LambdaF
         Ok(body) => body,
         Err(e) => return respond(400, &json!({"error": e})),
     };
+    if war_room.webhook_secrets.is_empty() {
+        // The escalation function has no webhook secret and no Function URL; a request that
+        // reaches it anyway is refused before anything else.
+        tracing::warn!(source = %source, "webhook refused: no PagerDuty webhook secret is configured here");
+        return respond(401, &json!({"error": "this function takes no PagerDuty webhooks"}));
+    }
     let signature = request.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !pagerduty::verify(signature, &body, &war_room.webhook_secrets) {
         let why = if signature.is_empty() { "missing" } else { "invalid" };

@@ -50,6 +50,23 @@ pub fn verify(header: &str, body: &[u8], secrets: &[String]) -> bool {
     })
 }
 
+/// `null` read as the type's default: PagerDuty sends `null` for many fields it also omits.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+impl Incident {
+    /// When the incident started, as well as the delivery tells: `created_at`, else the event's
+    /// `occurred_at` (filled in by [`WebhookEvent::incident_event`]), else now.
+    pub fn since(&self) -> DateTime<Utc> {
+        self.created_at.unwrap_or_else(Utc::now)
+    }
+}
+
 /// A webhook's body: one event.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookPayload {
@@ -61,7 +78,7 @@ pub struct WebhookPayload {
 pub struct WebhookEvent {
     pub id: String,
     pub event_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub resource_type: String,
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
@@ -75,28 +92,32 @@ pub struct WebhookEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Reference {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub summary: String,
     #[serde(default)]
     pub html_url: Option<String>,
 }
 
-/// An incident as webhooks describe it.
+/// An incident as webhooks describe it. Only `id` is required: PagerDuty's v3 schema guarantees
+/// little else, and real deliveries carry `null` for what an account does not use (priorities,
+/// conference bridges) and may omit `created_at` or `incident_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Incident {
     pub id: String,
     #[serde(default)]
     pub number: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub title: String,
-    pub created_at: DateTime<Utc>,
+    /// When the incident was created; the event's `occurred_at` when the delivery omits it.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub html_url: Option<String>,
     #[serde(default)]
     pub service: Option<Reference>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub assignees: Vec<Reference>,
     #[serde(default)]
     pub priority: Option<Reference>,
@@ -120,7 +141,7 @@ pub struct ConferenceBridge {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IncidentNote {
     pub incident: Reference,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub content: String,
 }
 
@@ -169,8 +190,10 @@ impl WebhookEvent {
     /// The event as the war room understands it; `Ok(None)` for event types it ignores.
     pub fn incident_event(&self) -> Result<Option<IncidentEvent>, String> {
         let incident = || {
-            serde_json::from_value::<Incident>(self.data.clone())
-                .map_err(|e| format!("{} data is not an incident: {e}", self.event_type))
+            let mut incident = serde_json::from_value::<Incident>(self.data.clone())
+                .map_err(|e| format!("{} data is not an incident: {e}", self.event_type))?;
+            incident.created_at = incident.created_at.or(self.occurred_at);
+            Ok::<_, String>(incident)
         };
         Ok(Some(match self.event_type.as_str() {
             "incident.triggered" => IncidentEvent::Triggered(incident()?),
@@ -322,5 +345,35 @@ mod tests {
         assert_eq!(read.map(|e| e.incident_id().to_owned()).as_deref(), Some("PGR0VU2"));
         assert_eq!(event("service.updated", incident).incident_event(), Ok(None));
         assert!(event("incident.resolved", serde_json::json!({"id": 1})).incident_event().is_err());
+    }
+
+    #[test]
+    fn a_real_shaped_delivery_without_the_optional_fields_is_read() {
+        // GIVEN what PagerDuty may send for an account without priorities or bridges: nulls, an
+        // empty team list, no incident_key and no created_at
+        let data = serde_json::json!({
+            "id": "Q0MINIMAL1", "type": "incident", "number": null, "status": null, "title": null,
+            "service": {"id": "PSVC001", "summary": null, "html_url": null},
+            "assignees": null, "teams": [], "priority": null, "urgency": null,
+            "conference_bridge": null, "resolve_reason": null, "escalation_policy": null
+        });
+        let occurred = "2026-11-20T04:06:41Z".parse::<DateTime<Utc>>().expect("time");
+        let event = WebhookEvent {
+            id: "01".into(),
+            event_type: "incident.triggered".into(),
+            resource_type: "incident".into(),
+            occurred_at: Some(occurred),
+            agent: None,
+            data,
+        };
+        // WHEN the war room reads it
+        let Ok(Some(IncidentEvent::Triggered(incident))) = event.incident_event() else {
+            panic!("refused: {:?}", event.incident_event())
+        };
+        // THEN it is an incident dated by the event, with nothing invented
+        assert_eq!(incident.id, "Q0MINIMAL1");
+        assert_eq!(incident.since(), occurred);
+        assert!(incident.assignees.is_empty() && incident.priority.is_none() && incident.conference_bridge.is_none());
+        assert_eq!(incident.service.map(|s| s.summary), Some(String::new()));
     }
 }

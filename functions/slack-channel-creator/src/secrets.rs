@@ -12,8 +12,10 @@ use crate::WarRoomError;
 pub struct SecretNames {
     /// `SLACK_TOKEN_PARAMETER`: the bot token (`xoxb-...`).
     pub slack_token: String,
-    /// `WEBHOOK_SECRETS_PARAMETER`: one or more PagerDuty webhook secrets, comma or newline separated.
-    pub webhook_secrets: String,
+    /// `WEBHOOK_SECRETS_PARAMETER`, optional: one or more PagerDuty webhook secrets, comma or
+    /// newline separated. Only the webhook function (the one with a Function URL) has it; without
+    /// it every webhook request is refused.
+    pub webhook_secrets: Option<String>,
     /// `PAGERDUTY_TOKEN_PARAMETER`, optional: a read-only REST API key, to find assignees' e-mails.
     pub pagerduty_token: Option<String>,
 }
@@ -22,7 +24,7 @@ impl SecretNames {
     pub fn from_env() -> Result<Self, WarRoomError> {
         Ok(Self {
             slack_token: shared::required_env("SLACK_TOKEN_PARAMETER").map_err(WarRoomError::ConfigError)?,
-            webhook_secrets: shared::required_env("WEBHOOK_SECRETS_PARAMETER").map_err(WarRoomError::ConfigError)?,
+            webhook_secrets: shared::optional_env("WEBHOOK_SECRETS_PARAMETER"),
             pagerduty_token: shared::optional_env("PAGERDUTY_TOKEN_PARAMETER"),
         })
     }
@@ -54,7 +56,8 @@ pub fn parse_webhook_secrets(text: &str) -> Vec<String> {
 
 /// Reads every secret in one `GetParameters` call, decrypted.
 pub async fn load(ssm: &aws_sdk_ssm::Client, names: &SecretNames) -> Result<Secrets, WarRoomError> {
-    let mut wanted = vec![names.slack_token.clone(), names.webhook_secrets.clone()];
+    let mut wanted = vec![names.slack_token.clone()];
+    wanted.extend(names.webhook_secrets.clone());
     wanted.extend(names.pagerduty_token.clone());
     let answer = ssm.get_parameters().set_names(Some(wanted)).with_decryption(true).send().await.map_err(|err| {
         let message = format!("SSM GetParameters: {}", describe(&err));
@@ -76,7 +79,10 @@ pub async fn load(ssm: &aws_sdk_ssm::Client, names: &SecretNames) -> Result<Secr
             .filter(|v| !v.is_empty())
             .ok_or_else(|| WarRoomError::ConfigError(format!("SSM parameter {name} is empty")))
     };
-    let webhook_secrets = parse_webhook_secrets(&value(&names.webhook_secrets)?);
+    let webhook_secrets = match &names.webhook_secrets {
+        Some(name) => parse_webhook_secrets(&value(name)?),
+        None => Vec::new(),
+    };
     Ok(Secrets {
         slack_token: value(&names.slack_token)?,
         webhook_secrets,
@@ -95,7 +101,7 @@ mod tests {
     fn names() -> SecretNames {
         SecretNames {
             slack_token: "/first-response/slack-bot-token".into(),
-            webhook_secrets: "/first-response/pagerduty-webhook-secrets".into(),
+            webhook_secrets: Some("/first-response/pagerduty-webhook-secrets".into()),
             pagerduty_token: None,
         }
     }

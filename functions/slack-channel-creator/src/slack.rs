@@ -62,6 +62,9 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Longest a single request may take.
     pub attempt_timeout: Duration,
+    /// Longest a rate limit's `Retry-After` is waited out within one invocation; a longer one
+    /// ends the invocation with a `TransientError`, for Step Functions or PagerDuty to retry later.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -71,6 +74,7 @@ impl Default for RetryPolicy {
             first_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(4),
             attempt_timeout: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(20),
         }
     }
 }
@@ -380,7 +384,9 @@ impl Slack<'_> {
         Ok(refused)
     }
 
-    /// Posts a message and returns its timestamp.
+    /// Posts a message and returns its timestamp. Posting is not idempotent: when an attempt ends
+    /// without a clear answer (a timeout, a 5xx), the message may be in the channel already, so the
+    /// channel's recent history is searched for its metadata before it is posted again.
     pub async fn post(&self, channel: &str, post: &Post) -> Result<String, WarRoomError> {
         #[derive(Deserialize)]
         struct Posted {
@@ -397,8 +403,35 @@ impl Slack<'_> {
         if !post.blocks.is_empty() {
             params.push(("blocks", Value::Array(post.blocks.clone()).to_string()));
         }
-        let posted: Posted = self.call("chat.postMessage", &params).await?;
-        Ok(posted.ts)
+        let policy = &self.api.retry;
+        let mut backoff = policy.first_backoff;
+        for attempt in 1..=policy.max_attempts {
+            let why = match self.attempt("chat.postMessage", &params, false).await {
+                Ok(answer) => return parse::<Posted>("chat.postMessage", answer).map(|posted| posted.ts),
+                Err(Failure::Final(err)) => return Err(err),
+                Err(Failure::Ambiguous(why)) => why,
+                // Waited out inside `attempt`; it never reports one here.
+                Err(Failure::RateLimited(wait)) => format!("rate limited (Retry-After {}s)", wait.as_secs()),
+            };
+            if let Some(ts) = self.find_posted(channel, &post.metadata).await? {
+                tracing::info!(channel, attempt, why = %why, "the post had landed; not posting it again");
+                return Ok(ts);
+            }
+            if attempt == policy.max_attempts {
+                return Err(WarRoomError::TransientError(format!(
+                    "Slack chat.postMessage: {why}; gave up after {attempt} attempts"
+                )));
+            }
+            self.pause("chat.postMessage", &why, backoff).await?;
+            backoff = (backoff * 2).min(policy.max_backoff);
+        }
+        Err(WarRoomError::TransientError("Slack chat.postMessage: no attempt was made".into()))
+    }
+
+    /// The timestamp of a recent message in `channel` carrying exactly this metadata.
+    async fn find_posted(&self, channel: &str, metadata: &Metadata) -> Result<Option<String>, WarRoomError> {
+        let recent = self.history(channel, 20).await?;
+        Ok(recent.into_iter().find(|m| m.metadata.as_ref() == Some(metadata)).map(|m| m.ts))
     }
 
     pub async fn pin(&self, channel: &str, ts: &str) -> Result<(), WarRoomError> {
@@ -474,69 +507,110 @@ impl Slack<'_> {
         method: &'static str,
         params: &[(&str, String)],
     ) -> Result<T, WarRoomError> {
-        let answer = self.send(method, params).await?;
-        if !is_ok(&answer) {
-            return Err(rejected(method, &answer));
-        }
-        serde_json::from_value(answer).map_err(|e| {
-            WarRoomError::ConfigError(format!(
-                "Slack {method} answered in an unexpected shape (is SLACK_API_URL right?): {e}"
-            ))
-        })
+        parse(method, self.send(method, params).await?)
     }
 
     /// Sends one call, retrying what may succeed later, and returns Slack's JSON answer as is.
+    /// Only for methods that are safe to repeat: every method but `chat.postMessage`.
     async fn send(&self, method: &'static str, params: &[(&str, String)]) -> Result<Value, WarRoomError> {
-        let url = format!("{}{method}", self.api.base_url);
         let policy = &self.api.retry;
         let mut backoff = policy.first_backoff;
         let mut attempt = 1;
         loop {
-            let timeout = self.time_for_one_attempt(method)?;
-            let answer =
-                self.api.http.post(&url).bearer_auth(&self.api.token).timeout(timeout).form(params).send().await;
-            let (why, wait) = match answer {
-                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let wait = retry_after(&response);
-                    (format!("rate limited (Retry-After {}s)", wait.as_secs()), wait)
-                }
-                Ok(response) if response.status().is_server_error() => (format!("HTTP {}", response.status()), backoff),
-                Ok(response) if !response.status().is_success() => {
-                    return Err(WarRoomError::ConfigError(format!(
-                        "Slack {method}: HTTP {} from {url} (is SLACK_API_URL right?)",
-                        response.status()
-                    )));
-                }
-                Ok(response) => match response.json::<Value>().await {
-                    Ok(body) => match error_code(&body) {
-                        Some(code) if !is_ok(&body) && TRANSIENT_CODES.contains(&code) => (code.to_owned(), backoff),
-                        _ => return Ok(body),
-                    },
-                    Err(err) if err.is_decode() => {
-                        return Err(WarRoomError::ConfigError(format!(
-                            "Slack {method}: the answer is not JSON (is SLACK_API_URL right?): {err}"
-                        )));
-                    }
-                    Err(err) => (shared::aws::describe(&err), backoff),
-                },
-                Err(err) => (shared::aws::describe(&err), backoff),
+            let (why, wait) = match self.attempt(method, params, true).await {
+                Ok(answer) => return Ok(answer),
+                Err(Failure::Final(err)) => return Err(err),
+                Err(Failure::RateLimited(wait)) => (format!("rate limited (Retry-After {}s)", wait.as_secs()), wait),
+                Err(Failure::Ambiguous(why)) => (why, backoff),
             };
             if attempt >= policy.max_attempts {
                 return Err(WarRoomError::TransientError(format!(
                     "Slack {method}: {why}; gave up after {attempt} attempts"
                 )));
             }
-            if self.deadline.is_some_and(|deadline| Instant::now() + wait >= deadline) {
-                return Err(WarRoomError::TransientError(format!(
-                    "Slack {method}: {why}; waiting {}ms more would pass the invocation's deadline",
-                    wait.as_millis()
-                )));
-            }
-            tracing::warn!(method, attempt, why = %why, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying Slack");
-            sleep(wait).await;
+            self.pause(method, &why, wait).await?;
             backoff = (backoff * 2).min(policy.max_backoff);
             attempt += 1;
         }
+    }
+
+    /// One request, as Slack answered it. With `report_rate_limits` false, rate limits are waited
+    /// out here (Slack did not act on those calls), so only ambiguous failures reach the caller.
+    async fn attempt(
+        &self,
+        method: &'static str,
+        params: &[(&str, String)],
+        report_rate_limits: bool,
+    ) -> Result<Value, Failure> {
+        let url = format!("{}{method}", self.api.base_url);
+        for _ in 0..self.api.retry.max_attempts {
+            let timeout = self.time_for_one_attempt(method).map_err(Failure::Final)?;
+            let answer =
+                self.api.http.post(&url).bearer_auth(&self.api.token).timeout(timeout).form(params).send().await;
+            let failure = match answer {
+                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    Failure::RateLimited(retry_after(&response))
+                }
+                Ok(response) if response.status().is_server_error() => {
+                    Failure::Ambiguous(format!("HTTP {}", response.status()))
+                }
+                Ok(response) if !response.status().is_success() => {
+                    return Err(Failure::Final(WarRoomError::ConfigError(format!(
+                        "Slack {method}: HTTP {} from {url} (is SLACK_API_URL right?)",
+                        response.status()
+                    ))));
+                }
+                Ok(response) => match response.json::<Value>().await {
+                    Ok(body) => match error_code(&body) {
+                        Some("ratelimited") if !is_ok(&body) => Failure::RateLimited(Duration::from_secs(1)),
+                        Some(code) if !is_ok(&body) && TRANSIENT_CODES.contains(&code) => {
+                            Failure::Ambiguous(code.to_owned())
+                        }
+                        _ => return Ok(body),
+                    },
+                    Err(err) if err.is_decode() => {
+                        return Err(Failure::Final(WarRoomError::ConfigError(format!(
+                            "Slack {method}: the answer is not JSON (is SLACK_API_URL right?): {err}"
+                        ))));
+                    }
+                    Err(err) => Failure::Ambiguous(shared::aws::describe(&err)),
+                },
+                Err(err) => Failure::Ambiguous(shared::aws::describe(&err)),
+            };
+            match failure {
+                // Slack did not act on a rate-limited call: waiting it out and repeating is safe.
+                Failure::RateLimited(wait) if !report_rate_limits => {
+                    self.pause(method, &format!("rate limited (Retry-After {}s)", wait.as_secs()), wait).await?;
+                }
+                other => return Err(other),
+            }
+        }
+        Err(Failure::Final(WarRoomError::TransientError(format!(
+            "Slack {method}: still rate limited after {} attempts",
+            self.api.retry.max_attempts
+        ))))
+    }
+
+    /// Waits `wait` before the next attempt, unless that is longer than a rate limit is waited
+    /// out or would pass the invocation's deadline.
+    async fn pause(&self, method: &str, why: &str, wait: Duration) -> Result<(), WarRoomError> {
+        if wait > self.api.retry.max_retry_after {
+            return Err(WarRoomError::TransientError(format!(
+                "Slack {method}: {why}; that is longer than one invocation waits ({}s)",
+                self.api.retry.max_retry_after.as_secs()
+            )));
+        }
+        let passes_deadline =
+            self.deadline.is_some_and(|deadline| Instant::now().checked_add(wait).is_none_or(|end| end >= deadline));
+        if passes_deadline {
+            return Err(WarRoomError::TransientError(format!(
+                "Slack {method}: {why}; waiting {}ms more would pass the invocation's deadline",
+                wait.as_millis()
+            )));
+        }
+        tracing::warn!(method, why = %why, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying Slack");
+        sleep(wait).await;
+        Ok(())
     }
 
     fn time_for_one_attempt(&self, method: &str) -> Result<Duration, WarRoomError> {
@@ -547,6 +621,34 @@ impl Slack<'_> {
         }
         Ok(left.min(self.api.retry.attempt_timeout))
     }
+}
+
+/// How one request failed.
+enum Failure {
+    /// Slack refused or the configuration is wrong: repeating changes nothing.
+    Final(WarRoomError),
+    /// Rate limited: Slack did not act, and asks to wait this long.
+    RateLimited(Duration),
+    /// A timeout, a 5xx or a temporary error code: Slack may or may not have acted.
+    Ambiguous(String),
+}
+
+impl From<WarRoomError> for Failure {
+    fn from(err: WarRoomError) -> Self {
+        Self::Final(err)
+    }
+}
+
+/// An `ok: true` answer in the shape `T`; an `ok: false` one is an error carrying Slack's code.
+fn parse<T: DeserializeOwned>(method: &'static str, answer: Value) -> Result<T, WarRoomError> {
+    if !is_ok(&answer) {
+        return Err(rejected(method, &answer));
+    }
+    serde_json::from_value(answer).map_err(|e| {
+        WarRoomError::ConfigError(format!(
+            "Slack {method} answered in an unexpected shape (is SLACK_API_URL right?): {e}"
+        ))
+    })
 }
 
 fn is_ok(answer: &Value) -> bool {
@@ -592,13 +694,16 @@ fn tolerate<T>(result: Result<T, WarRoomError>, already_done: &[&str]) -> Result
     }
 }
 
-/// Slack's `Retry-After` (seconds); one second when it is missing or unreadable.
+/// Slack's `Retry-After` (seconds); one second when it is missing or unreadable, and at most a
+/// day whatever it says (the wait is checked against the invocation's limits before it starts).
 fn retry_after(response: &reqwest::Response) -> Duration {
-    let seconds = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(1);
-    Duration::from_secs(seconds.max(1))
+    const MAX_SECONDS: u64 = 86_400;
+    let header = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+    let seconds = match header.map(str::trim) {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse::<u64>().unwrap_or(MAX_SECONDS)
+        }
+        _ => 1,
+    };
+    Duration::from_secs(seconds.clamp(1, MAX_SECONDS))
 }

@@ -8,6 +8,7 @@ use crate::escalation::Escalation;
 use crate::naming::RoomKey;
 use crate::pagerduty::{Change, Incident, IncidentNote, Reference};
 use crate::slack::{Metadata, MetadataPayload, Post};
+use shared::text::{Measure, slack_escape as escape, slack_link_url, slack_text, truncate_chars as cut, truncate_to};
 
 /// Metadata `event_type` of the pinned summary.
 pub const SUMMARY_EVENT: &str = "war_room_summary";
@@ -93,11 +94,11 @@ impl Brief {
         }
         fields.push(("Incident key", format!("`{}`", doc.incident_key)));
         if let Some(record) = &doc.incident.incident_record_arn {
-            fields.push(("Incident Manager record", format!("`{}`", escape(record))));
+            fields.push(("Incident Manager record", format!("`{record}`")));
         }
-        let mut fired = format!("*What fired*\n{}", escape(&alarm.reason));
+        let mut fired = format!("*What fired*\n{}", slack_text(&alarm.reason, MAX_SECTION / 2));
         if let Some(description) = &alarm.description {
-            fired.push_str(&format!("\n_{}_", escape(description)));
+            fired.push_str(&format!("\n_{}_", slack_text(description, MAX_SECTION / 3)));
         }
         let mut blocks = vec![
             header(&format!(":rotating_light: {}: automation could not fix it", alarm.name)),
@@ -118,7 +119,7 @@ impl Brief {
             topic: fit(&format!("{} · escalated: automation could not fix it · {who}", severity.to_uppercase())),
             key,
             incident: doc.incident_key.to_string(),
-            summary_text: escape(&text.join("\n")),
+            summary_text: slack_text(&text.join("\n"), MAX_SECTION),
             summary_blocks: blocks,
             links,
             responders: route.responders.clone(),
@@ -128,7 +129,7 @@ impl Brief {
     /// The room for a PagerDuty incident; `responders` are its assignees' e-mail addresses.
     pub fn for_pagerduty(incident: &Incident, responders: Vec<String>) -> Self {
         let number = incident.number.map(|n| format!("#{n} ")).unwrap_or_default();
-        let since = human_time(incident.created_at);
+        let since = human_time(incident.since());
         let links = pagerduty_links(incident);
         let status = pagerduty_status(incident);
         let mut text = vec![
@@ -156,11 +157,11 @@ impl Brief {
             links_block(&links),
         ];
         Self {
-            key: RoomKey::new(incident.created_at, &incident.id, &incident.title),
+            key: RoomKey::new(incident.since(), &incident.id, &incident.title),
             incident: pagerduty_ref(&incident.id),
             topic: pagerduty_topic(incident),
             purpose: fit(&format!("PagerDuty incident {number}{}", incident.title)),
-            summary_text: escape(&text.join("\n")),
+            summary_text: slack_text(&text.join("\n"), MAX_SECTION),
             summary_blocks: blocks,
             links,
             responders,
@@ -170,7 +171,7 @@ impl Brief {
     /// The summary message, tagged so a retry recognises it.
     pub fn summary(&self, webhook_id: Option<&str>) -> Post {
         Post {
-            text: cut(&self.summary_text, MAX_SECTION),
+            text: self.summary_text.clone(),
             blocks: self.summary_blocks.clone(),
             metadata: metadata(SUMMARY_EVENT, &self.incident, webhook_id),
         }
@@ -230,13 +231,13 @@ pub fn change_post(change: Change, incident: &Incident, agent: Option<&Reference
         incident.priority.as_ref().map(|p| p.summary.as_str()).unwrap_or("none"),
         assigned(incident),
     );
-    webhook_post(&escape(&text), &incident.id, webhook_id)
+    webhook_post(&text, &incident.id, webhook_id)
 }
 
 /// The message a PagerDuty note posts.
 pub fn note_post(note: &IncidentNote, agent: Option<&Reference>, webhook_id: &str) -> Post {
-    let text = format!(":memo: Note from {}: {}", escape(&agent_name(agent)), escape(&note.content));
-    webhook_post(&cut(&text, MAX_SECTION), &note.incident.id, webhook_id)
+    let text = format!(":memo: Note from {}: {}", agent_name(agent), note.content);
+    webhook_post(&text, &note.incident.id, webhook_id)
 }
 
 /// The message a resolution posts.
@@ -248,7 +249,7 @@ pub fn resolved_post(incident: &Incident, agent: Option<&Reference>, archiving: 
     if archiving {
         text.push_str(" This room is archived now; it comes back if the incident reopens.");
     }
-    webhook_post(&escape(&text), &incident.id, webhook_id)
+    webhook_post(&text, &incident.id, webhook_id)
 }
 
 /// The message a reopened incident posts.
@@ -259,12 +260,14 @@ pub fn reopened_post(incident: &Incident, agent: Option<&Reference>, webhook_id:
         pagerduty_status(incident),
         assigned(incident)
     );
-    webhook_post(&escape(&text), &incident.id, webhook_id)
+    webhook_post(&text, &incident.id, webhook_id)
 }
 
+/// A message for a room, from webhook text: escaped, so nothing PagerDuty carries can mention or
+/// link, and cut to what Slack shows in full.
 fn webhook_post(text: &str, incident_id: &str, webhook_id: &str) -> Post {
     Post {
-        text: text.to_owned(),
+        text: slack_text(text, MAX_SECTION),
         blocks: Vec::new(),
         metadata: metadata(WEBHOOK_EVENT, &pagerduty_ref(incident_id), Some(webhook_id)),
     }
@@ -300,8 +303,8 @@ fn agent_name(agent: Option<&Reference>) -> String {
 fn pagerduty_links(incident: &Incident) -> Vec<Link> {
     let mut links = Vec::new();
     let mut push = |title: String, url: Option<&String>| {
-        if let Some(url) = url.filter(|u| is_web_link(u)) {
-            links.push(Link { title, url: url.clone() });
+        if let Some(url) = url.and_then(|u| slack_link_url(u)) {
+            links.push(Link { title, url });
         }
     };
     push("PagerDuty incident".to_owned(), incident.html_url.as_ref());
@@ -327,7 +330,7 @@ fn metric_line(doc: &Escalation) -> Option<String> {
 
 /// Only web links become bookmarks ("none configured for this route" is not one).
 pub fn is_web_link(text: &str) -> bool {
-    (text.starts_with("https://") || text.starts_with("http://")) && !text.contains(char::is_whitespace)
+    slack_link_url(text).is_some()
 }
 
 fn action_name(action: shared::Action) -> &'static str {
@@ -355,49 +358,25 @@ fn fields_block(fields: &[(&str, String)]) -> Value {
     let fields: Vec<Value> = fields
         .iter()
         .take(10)
-        .map(|(name, value)| json!({"type": "mrkdwn", "text": cut(&format!("*{name}*\n{value}"), 2000)}))
+        .map(|(name, value)| json!({"type": "mrkdwn", "text": format!("*{name}*\n{}", slack_text(value, 1900))}))
         .collect();
     json!({"type": "section", "fields": fields})
 }
 
 fn links_block(links: &[Link]) -> Value {
-    let text =
-        links.iter().map(|l| format!("<{}|{}>", l.url.replace('|', "%7C"), escape(&l.title))).collect::<Vec<_>>();
+    let text = links
+        .iter()
+        .filter_map(|l| Some(format!("<{}|{}>", slack_link_url(&l.url)?, escape(&l.title))))
+        .collect::<Vec<_>>();
     let text = if text.is_empty() { "No links".to_owned() } else { text.join("  ·  ") };
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&text, MAX_SECTION)}]})
 }
 
-/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// At most `max` characters, with `…` when cut.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{kept}…")
-}
-
-/// At most 250 UTF-16 units (what Slack counts for topics and purposes), on one line.
+/// Escaped for Slack, on one line, in at most 250 UTF-16 units (what Slack counts for topics and
+/// purposes).
 pub fn fit(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.encode_utf16().count() <= MAX_TOPIC {
-        return one_line;
-    }
-    let mut out = String::new();
-    let mut units = 0;
-    for c in one_line.chars() {
-        if units + c.len_utf16() > MAX_TOPIC - 1 {
-            break;
-        }
-        units += c.len_utf16();
-        out.push(c);
-    }
-    out.push('…');
-    out
+    truncate_to(&escape(&one_line), MAX_TOPIC, Measure::Utf16)
 }
 
 #[cfg(test)]
@@ -412,10 +391,5 @@ mod tests {
             assert!(!topic.contains('\n'));
         }
         assert_eq!(fit("short  and\nsweet"), "short and sweet");
-    }
-
-    #[test]
-    fn mrkdwn_control_characters_are_escaped() {
-        assert_eq!(escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
     }
 }

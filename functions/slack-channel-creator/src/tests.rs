@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::*;
 use crate::secrets::Secrets;
@@ -29,6 +30,7 @@ fn config(server: &MockServer) -> WarRoomConfig {
             first_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(40),
             attempt_timeout: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(60),
         },
         ..WarRoomConfig::default()
     }
@@ -609,4 +611,220 @@ async fn no_secret_shows_in_debug_output() {
 #[test]
 fn error_names_are_the_variant_names() {
     assert_eq!(WarRoomError::names(), ["InvalidEvent", "ConfigError", "SlackApiError", "TransientError"]);
+}
+
+/// Everything the war room sent Slack that Slack formats, every parameter of every call, as one
+/// text. Left out: what Slack shows literally (bookmark titles, `plain_text` headers).
+async fn everything_sent(server: &MockServer) -> String {
+    fn drop_plain_text(value: &mut Value) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(drop_plain_text),
+            Value::Object(object) if object.get("type").and_then(Value::as_str) == Some("plain_text") => {
+                object.remove("text");
+            }
+            Value::Object(object) => object.values_mut().for_each(drop_plain_text),
+            _ => {}
+        }
+    }
+    let requests = server.received_requests().await.unwrap_or_default();
+    let mut sent = Vec::new();
+    for request in &requests {
+        for (name, mut value) in form(request) {
+            if name == "blocks" {
+                let mut blocks: Value = serde_json::from_str(&value).expect("blocks JSON");
+                drop_plain_text(&mut blocks);
+                value = blocks.to_string();
+            }
+            if !(request.url.path().ends_with("bookmarks.add") && name == "title") {
+                sent.push(value);
+            }
+        }
+    }
+    sent.join("\n")
+}
+
+/// What an attacker, or an unlucky alarm name, could use to mention people or plant links.
+const INJECTIONS: &str =
+    "<!channel> <!here> <@U0ADMIN> <#C0GENERAL> <!subteam^S0OPS> <https://evil.example|click me> &";
+
+fn assert_nothing_injected(sent: &str) {
+    for raw in ["<!channel>", "<!here>", "<@U0ADMIN>", "<#C0GENERAL>", "<!subteam", "<https://evil.example"] {
+        assert!(!sent.contains(raw), "{raw} reached Slack unescaped in:\n{sent}");
+    }
+    assert!(sent.contains("&lt;!channel&gt;"), "the text is shown escaped, not dropped:\n{sent}");
+}
+
+#[tokio::test]
+async fn no_field_of_an_escalation_can_mention_or_link() {
+    // GIVEN an escalation whose every text from the alarm and the execution carries Slack control sequences
+    let server = workspace().await;
+    let mut doc = sample("escalation.json");
+    for field in ["reason", "description", "alarmRule", "namespace", "metricName"] {
+        doc["alarm"][field] = json!(format!("{field} {INJECTIONS}"));
+    }
+    doc["alarm"]["dimensions"] = json!({"InstanceId": INJECTIONS});
+    doc["alarm"]["name"] = json!(format!("web-nginx-down {INJECTIONS}"));
+    doc["remediation"]["summary"] = json!(format!("summary {INJECTIONS}"));
+    doc["remediation"]["instances"][1]["evidence"] = json!(format!("evidence {INJECTIONS}"));
+    doc["remediation"]["instances"][1]["status"] = json!(format!("Failed {INJECTIONS}"));
+    doc["failures"] = json!({"breakerOpen": true, "count": 6, "reason": INJECTIONS});
+    doc["error"] =
+        json!({"Error": INJECTIONS, "Cause": format!("{{\"errorMessage\": \"{}\"}}", INJECTIONS.replace('"', ""))});
+    doc["incident"] = json!({"incidentRecordArn": INJECTIONS});
+    doc["notice"]["runbookUrl"] = json!("https://runbooks.example.com/x><!channel>|y");
+    // WHEN the war room opens
+    handle(&war_room(&server), doc, None).await.expect("room");
+    // THEN no call to Slack carries a live mention or a planted link
+    assert_nothing_injected(&everything_sent(&server).await);
+}
+
+#[tokio::test]
+async fn no_field_of_a_pagerduty_delivery_can_mention_or_link() {
+    // GIVEN a signed delivery whose title, service, priority, assignee and agent names carry control sequences
+    let server = workspace().await;
+    let mut request = sample("incident-triggered.json");
+    let mut body: Value = serde_json::from_str(request["body"].as_str().expect("body")).expect("JSON body");
+    let data = &mut body["event"]["data"];
+    data["title"] = json!(format!("Checkout {INJECTIONS}"));
+    data["service"]["summary"] = json!(format!("Storefront {INJECTIONS}"));
+    data["priority"]["summary"] = json!(format!("P1 {INJECTIONS}"));
+    data["urgency"] = json!(format!("high {INJECTIONS}"));
+    data["status"] = json!(format!("triggered {INJECTIONS}"));
+    data["assignees"][0]["summary"] = json!(format!("Alice {INJECTIONS}"));
+    data["html_url"] = json!("https://acme.pagerduty.com/incidents/Q2><!channel>");
+    body["event"]["agent"] = json!({"id": "PBOB", "summary": format!("Bob {INJECTIONS}")});
+    let raw = body.to_string();
+    request["headers"]["x-pagerduty-signature"] = json!(pagerduty::sign(&sample_secret(), raw.as_bytes()));
+    request["body"] = json!(raw);
+    // WHEN it is delivered, and then an acknowledgement and a note with the same names
+    let war_room = war_room(&server);
+    let Reply::Http(answer) = handle(&war_room, request.clone(), None).await.expect("answer") else { panic!() };
+    assert_eq!(answer.status_code, 200, "{:?}", answer.body);
+    for (event_type, webhook_id) in [("incident.acknowledged", "w-ack"), ("incident.annotated", "w-note")] {
+        let mut changed = body.clone();
+        changed["event"]["event_type"] = json!(event_type);
+        if event_type == "incident.annotated" {
+            changed["event"]["data"] =
+                json!({"incident": {"id": "Q2JQ5RD8XK4L7M"}, "content": format!("note {INJECTIONS}")});
+        }
+        let raw = changed.to_string();
+        let mut delivery = request.clone();
+        delivery["headers"]["x-pagerduty-signature"] = json!(pagerduty::sign(&sample_secret(), raw.as_bytes()));
+        delivery["headers"]["x-webhook-id"] = json!(webhook_id);
+        delivery["body"] = json!(raw);
+        slack_method("conversations.list")
+            .respond_with(ok(json!({"channels": [channel(PAGERDUTY_ROOM, false)], "response_metadata": {}})))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let Reply::Http(answer) = handle(&war_room, delivery, None).await.expect("answer") else { panic!() };
+        assert_eq!(answer.status_code, 200, "{event_type}: {:?}", answer.body);
+    }
+    // THEN nothing PagerDuty sent reaches Slack as a live mention or link
+    assert_eq!(calls(&server, "chat.postMessage").await.len(), 3, "summary, acknowledgement, note");
+    assert_nothing_injected(&everything_sent(&server).await);
+}
+
+#[tokio::test]
+async fn a_real_shaped_triggered_delivery_without_optional_fields_opens_a_room() {
+    // GIVEN a delivery with priority, conference bridge and urgency null, no teams, no
+    // incident_key and no created_at (what an account without those features sends)
+    let server = workspace().await;
+    // WHEN it is delivered
+    let (status, body) = deliver(&war_room(&server), "incident-triggered-minimal.json").await;
+    // THEN the room is opened, dated by the event's occurred_at
+    assert_eq!((status, body["did"].as_str()), (200, Some("opened")), "{body}");
+    let name = calls(&server, "conversations.create").await[0]["name"].clone();
+    assert!(name.starts_with("inc-20261121-"), "{name}");
+    let topic = &calls(&server, "conversations.setTopic").await[0]["topic"];
+    assert!(topic.starts_with("no priority") && topic.contains("unassigned"), "{topic}");
+}
+
+#[tokio::test]
+async fn a_retry_after_of_years_ends_the_invocation_instead_of_overflowing() {
+    for retry_after in ["99999999999999999999", "31536000"] {
+        // GIVEN Slack rate-limits and asks to wait a year, or longer than any clock can add
+        let server = workspace().await;
+        slack_method("auth.test")
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", retry_after))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        // WHEN an escalation needs Slack, with and without an invocation deadline
+        for time_left in [None, Some(Duration::from_secs(30))] {
+            let started = std::time::Instant::now();
+            let err = handle(&war_room(&server), sample("escalation.json"), time_left).await.expect_err("rate limited");
+            // THEN it gives up at once with a TransientError for Step Functions to retry later
+            assert_eq!(<&str>::from(&err), "TransientError", "{retry_after}: {err}");
+            assert!(err.to_string().contains("rate limited"), "{err}");
+            assert!(started.elapsed() < Duration::from_secs(5), "it waited {:?}", started.elapsed());
+        }
+        assert_eq!(calls(&server, "auth.test").await.len(), 2, "one call per invocation, no retry");
+    }
+}
+
+#[tokio::test]
+async fn a_post_that_timed_out_but_landed_is_not_posted_again() {
+    // GIVEN Slack posts the message but answers later than the client waits
+    let server = workspace().await;
+    let landed = Arc::new(std::sync::Mutex::new(None::<String>));
+    let poster = landed.clone();
+    slack_method("chat.postMessage")
+        .respond_with(move |request: &Request| {
+            *poster.lock().expect("lock") = form(request).get("metadata").cloned();
+            ok(json!({"ts": "1795147601.000100"})).set_delay(Duration::from_millis(600))
+        })
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let reader = landed.clone();
+    slack_method("conversations.history")
+        .respond_with(move |_: &Request| {
+            let messages: Vec<Value> = reader
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|metadata| {
+                    json!({"ts": "1795147601.000100", "text": "War room: web-nginx-down", "user": "U0BOT",
+                           "metadata": serde_json::from_str::<Value>(metadata).expect("metadata")})
+                })
+                .collect();
+            ok(json!({"messages": messages}))
+        })
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.retry.attempt_timeout = Duration::from_millis(200);
+    let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
+    let war_room = WarRoom::new(config, secrets).expect("war room");
+    // WHEN the escalation opens the room
+    let room = match handle(&war_room, sample("escalation.json"), None).await.expect("room") {
+        Reply::Room(room) => room,
+        Reply::Http(response) => panic!("{response:?}"),
+    };
+    // THEN the summary was posted once, found again by its metadata, and pinned
+    assert_eq!(calls(&server, "chat.postMessage").await.len(), 1, "posted twice");
+    assert_eq!(calls(&server, "pins.add").await[0]["timestamp"], "1795147601.000100");
+    assert!(room.summary_posted);
+}
+
+#[tokio::test]
+async fn a_post_that_timed_out_and_did_not_land_is_posted_again() {
+    // GIVEN the first chat.postMessage times out and nothing reached the channel
+    let server = workspace().await;
+    slack_method("chat.postMessage")
+        .respond_with(ok(json!({"ts": "1795147601.000100"})).set_delay(Duration::from_millis(600)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.retry.attempt_timeout = Duration::from_millis(200);
+    let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
+    // WHEN the escalation opens the room
+    handle(&WarRoom::new(config, secrets).expect("war room"), sample("escalation.json"), None).await.expect("room");
+    // THEN it looked, found nothing, and posted again: one summary in the channel
+    assert_eq!(calls(&server, "chat.postMessage").await.len(), 2);
+    assert_eq!(calls(&server, "pins.add").await.len(), 1);
 }
