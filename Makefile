@@ -8,7 +8,9 @@ SHELL := bash
 VENV        := .venv
 BIN         := $(VENV)/bin
 NODE_BIN    := tools/node_modules/.bin
-STACK       ?= first-response
+# The stack the deploy targets act on: the name sam deploy saved in infra/samconfig.toml (its deploy
+# section comes after the global one, so the last stack_name wins), unless given: make deploy STACK=...
+STACK       ?= $(or $(shell awk -F'"' '/^stack_name *=/ { name = $$2 } END { print name }' infra/samconfig.toml),first-response)
 FN          ?= alarm-router
 EVENT       ?= events/alarm-router/metric-alarm.json
 MOTO_PORT   ?= 5055
@@ -17,9 +19,11 @@ SLACK_PORT  ?= 4003
 LAMBDA_TARGET := $(CURDIR)/target/lambda-release
 
 export SAM_CLI_TELEMETRY := 0
-# Local runs only ever talk to the emulator, with fixed test credentials.
+# Local runs only ever talk to the emulator, with fixed test credentials, and they route with
+# the sample rules unless told otherwise (ROUTES=infra/routes.yaml tries your own).
+ROUTES      ?= infra/routes.example.yaml
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=$${AWS_REGION:-eu-west-1} \
-	SLACK_API_URL=http://127.0.0.1:$(SLACK_PORT)/api/
+	SLACK_API_URL=http://127.0.0.1:$(SLACK_PORT)/api/ ROUTES_FILE=$(ROUTES)
 
 .PHONY: help
 help: ## List the targets
@@ -88,7 +92,8 @@ lint: setup ## Static checks: rustfmt, clippy, the ASL linter, cfn-lint, sam val
 	cd infra && ../$(BIN)/sam validate --lint --template template.yaml
 
 .PHONY: test
-test: setup lint ## Every test and check: unit, contract, end-to-end against moto, linters
+test: setup lint ## Every test and check: unit, contract, end-to-end against moto, linters, template safety
+	$(BIN)/python tools/check_template.py infra/template.yaml
 	cargo test --workspace
 
 $(VENV)/.deploy-tools: tools/requirements-deploy.txt $(VENV)/.installed
@@ -102,14 +107,40 @@ deploy-tools: $(VENV)/.deploy-tools ## Install cargo-lambda and zig for release 
 sam-build: setup deploy-tools ## Release-build the functions for arm64 with sam build (slow: its own target dir)
 	cd infra && PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) ../$(BIN)/sam build --template template.yaml
 
+# Credentials, region (and the functions deploy-fn updates) are checked in seconds, before a
+# release build of 10-18 minutes; the region and profile it resolves are passed on to sam and
+# cargo lambda, so all three agree on where the stack is.
+PREFLIGHT := $(BIN)/python tools/preflight.py
+# The PagerDuty webhook function runs slack-channel-creator's binary too (when the stack has one).
+FN_FUNCTIONS = --function $(STACK)-$(FN) \
+	$(if $(filter slack-channel-creator,$(FN)),--optional-function $(STACK)-pagerduty-webhook)
+
+.PHONY: preflight
+preflight: $(VENV)/.installed ## Check AWS credentials and region for a deploy, without building (make deploy and deploy-fn run it first)
+	$(PREFLIGHT) $(PREFLIGHT_ARGS)
+
 .PHONY: deploy
-deploy: sam-build ## Deploy the stack (sam deploy --guided on first use, when infra/samconfig.toml has no region yet)
-	cd infra && if grep -q '^region' samconfig.toml; then ../$(BIN)/sam deploy; else ../$(BIN)/sam deploy --guided; fi
+deploy: PREFLIGHT_ARGS = --check-concurrency
+deploy: preflight ## Check credentials, release-build, deploy the stack (sam deploy --guided on first use, while infra/samconfig.toml has no region)
+	$(MAKE) --no-print-directory sam-build
+	options=$$($(PREFLIGHT) --quiet --print-aws-options); \
+	cd infra && if grep -q '^region' samconfig.toml; then ../$(BIN)/sam deploy --stack-name $(STACK) $$options; \
+	else ../$(BIN)/sam deploy --guided --stack-name $(STACK) $$options; fi
 
 .PHONY: deploy-fn
-deploy-fn: deploy-tools ## Build and deploy one function's code to a deployed stack: make deploy-fn FN=alarm-router
+deploy-fn: PREFLIGHT_ARGS = $(FN_FUNCTIONS)
+deploy-fn: preflight deploy-tools ## Build and deploy one function's code to the deployed stack: make deploy-fn FN=alarm-router (FN=slack-channel-creator updates the webhook function too)
 	PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda build --release --arm64 --bin $(FN)
-	PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda deploy --binary-name $(FN) $(STACK)-$(FN)
+	options=$$($(PREFLIGHT) --quiet --print-aws-options); \
+	functions=$$($(PREFLIGHT) --quiet $(FN_FUNCTIONS) --print-functions); \
+	for function in $$functions; do \
+	  PATH=$(CURDIR)/$(BIN):$$PATH CARGO_TARGET_DIR=$(LAMBDA_TARGET) cargo lambda deploy $$options --binary-name $(FN) $$function; \
+	done
+
+.PHONY: delete-stack
+delete-stack: preflight ## Delete the deployed stack with sam delete (it asks first); see the README for what stays behind
+	options=$$($(PREFLIGHT) --quiet --print-aws-options); \
+	cd infra && ../$(BIN)/sam delete --stack-name $(STACK) $$options
 
 .PHONY: clean
 clean: emulator-stop slack-emulator-stop ## Remove build output and local state

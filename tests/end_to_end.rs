@@ -19,7 +19,7 @@ fn router_config(emulator: &Emulator) -> alarm_router::RouterConfig {
         state_machine_arn: emulator.state_machine_arn.clone(),
         topic_arn: emulator.topic_arn.clone(),
         response_plan_arn: None,
-        routes: shared::Routes::deployed().expect("deployed routes"),
+        routes: shared::Routes::example().expect("example routes"),
     }
 }
 
@@ -102,7 +102,7 @@ async fn the_failure_counter_counts_the_aborted_executions_it_finds() {
     let failures = failure_counter::handle(
         &sfn,
         &failure_counter::CounterConfig::default(),
-        &shared::Routes::deployed().expect("routes"),
+        &shared::Routes::example().expect("routes"),
         request,
         chrono::Utc::now(),
     )

@@ -13,7 +13,9 @@ use workspace_tests::{MotoServer, SlackEmulator, event};
 
 fn war_room(slack: &SlackEmulator) -> WarRoom {
     let config = WarRoomConfig { slack_api_url: slack.api_url.clone(), ..WarRoomConfig::default() };
-    WarRoom::new(config, local_secrets().expect("the local secrets")).expect("war room")
+    WarRoom::new(config, local_secrets().expect("the local secrets"))
+        .expect("war room")
+        .with_routes(shared::Routes::example().expect("example routes"))
 }
 
 /// Delivers a sample webhook: (HTTP status, JSON body).

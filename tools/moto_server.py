@@ -42,6 +42,11 @@ Tests can also make the emulator fail like AWS does under load: a POST of
 {"target": "AmazonSSM.GetCommandInvocation", "code": "ThrottlingException", "times": 2} to
 /_first_response/faults makes the next two awsJson requests with that X-Amz-Target answer 400 with
 that error code, before moto sees them. Nothing is armed unless a test asks.
+
+The replay runner executes state machines itself, on a virtual clock; moto only records that an
+execution started, and keeps it RUNNING. When a replayed execution ends, the runner POSTs
+{"executionArn": ..., "status": "SUCCEEDED" | "FAILED" | ..., "stopDate": "<RFC 3339>"} to
+/_first_response/execution-ended, and moto's record of it ends the same way.
 """
 
 from __future__ import annotations
@@ -314,6 +319,33 @@ def _cbor_error(status: int, body: bytes, headers: list[tuple[str, str]]) -> dic
     return {"__type": f"{CBOR_ERROR_NAMESPACE}#{code}", "message": message}
 
 
+EXECUTION_ENDED_PATH = "/_first_response/execution-ended"
+
+
+def _execution_ended(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """Records how a locally replayed execution ended (POST of {"executionArn", "status",
+    "stopDate"} to EXECUTION_ENDED_PATH), so that ListExecutions and DescribeExecution answer as
+    Step Functions would afterwards; else None. moto itself never ends an execution."""
+    if environ.get("PATH_INFO") != EXECUTION_ENDED_PATH or environ.get("REQUEST_METHOD") != "POST":
+        return None
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    ended = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    arn = ended["executionArn"]
+    region, account = arn.split(":")[3], arn.split(":")[4]
+    try:
+        execution = stepfunctions_backends[account][region].describe_execution(arn)
+    except Exception as error:  # no such execution: say so, as a 404
+        body = json.dumps({"error": f"{error}"}).encode()
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [body]
+    execution.status = ended["status"]
+    execution.stop_date = datetime.datetime.fromisoformat(ended["stopDate"].replace("Z", "+00:00"))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [b"{}"]
+
+
 FAULTS_PATH = "/_first_response/faults"
 # X-Amz-Target -> [error code, how many more requests get it]
 _faults: dict[str, list[Any]] = {}
@@ -344,9 +376,9 @@ class CborDispatcher(DomainDispatcherApplication):
     and the faults a test armed answered before moto sees the request."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        faulted = _fault(environ, start_response)
-        if faulted is not None:
-            return faulted
+        answered = _fault(environ, start_response) or _execution_ended(environ, start_response)
+        if answered is not None:
+            return answered
         match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
         if not match or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
             return super().__call__(environ, start_response)

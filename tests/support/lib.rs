@@ -82,6 +82,94 @@ impl MotoServer {
     }
 }
 
+/// A message as an SQS subscriber of the alert topic receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub subject: String,
+    pub message: String,
+    /// The SNS message attributes: name to value.
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl MotoServer {
+    /// Calls an action of the emulator: awsJson when `target` is given (SQS), else the query
+    /// protocol (SNS). The fake signature names the region moto files the call under.
+    async fn call(&self, service: &str, target: Option<&str>, body: serde_json::Value) -> serde_json::Value {
+        let client = reqwest::Client::new();
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20261120/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        let request = client.post(&self.endpoint).header("Authorization", authorization);
+        let request = match target {
+            Some(target) => request
+                .header("X-Amz-Target", target)
+                .header("Content-Type", "application/x-amz-json-1.0")
+                .body(body.to_string()),
+            None => {
+                let form: Vec<(String, String)> = body
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect();
+                request.form(&form)
+            }
+        };
+        let response = request.send().await.expect("the emulator answers");
+        let status = response.status();
+        let text = response.text().await.expect("an answer");
+        assert!(status.is_success(), "{service} {target:?}: {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    }
+
+    /// Creates an SQS queue, subscribes it to `topic_arn`, and returns its URL.
+    pub async fn subscribe_queue(&self, topic_arn: &str, name: &str) -> String {
+        let created = self.call("sqs", Some("AmazonSQS.CreateQueue"), serde_json::json!({"QueueName": name})).await;
+        let url = created["QueueUrl"].as_str().expect("QueueUrl").to_owned();
+        let arn = format!("arn:aws:sqs:eu-west-1:123456789012:{name}");
+        self.call(
+            "sns",
+            None,
+            serde_json::json!({"Action": "Subscribe", "TopicArn": topic_arn, "Protocol": "sqs", "Endpoint": arn}),
+        )
+        .await;
+        url
+    }
+
+    /// Every message the queue holds now, read (and deleted) in order of arrival.
+    pub async fn drain_queue(&self, queue_url: &str) -> Vec<Delivered> {
+        let mut delivered = Vec::new();
+        loop {
+            let answer = self
+                .call(
+                    "sqs",
+                    Some("AmazonSQS.ReceiveMessage"),
+                    serde_json::json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 60}),
+                )
+                .await;
+            let messages = answer["Messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                return delivered;
+            }
+            for message in messages {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(message["Body"].as_str().expect("Body")).expect("an SNS envelope");
+                let attributes = envelope["MessageAttributes"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| (name.clone(), value["Value"].as_str().unwrap_or_default().to_owned()))
+                    .collect();
+                delivered.push(Delivered {
+                    subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                    message: envelope["Message"].as_str().unwrap_or_default().to_owned(),
+                    attributes,
+                });
+            }
+        }
+    }
+}
+
 /// The Slack Web API emulator (`emulate`, pinned in `tools/package.json`) on a free port, seeded
 /// from `tools/slack-emulator.yaml`, stopped when dropped.
 pub struct SlackEmulator {

@@ -4,6 +4,10 @@
 //! ALARM + incident opens an Incident Manager incident (SNS where no response plan is configured);
 //! ALARM + notify publishes to SNS; OK resolves what the ALARM opened. When automation cannot be
 //! started, the alarm goes to humans over SNS instead: nothing the router accepts is dropped.
+//!
+//! The router also writes the state machine's pages (`{"page": "escalation" | "recovery", ...}`),
+//! so that every message people read comes from one writer, in one voice, with the same SNS
+//! message attributes ([`shared::page::ATTRIBUTE_NAMES`]).
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -16,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
 use shared::incident::execution_arn;
+use shared::page::{ExecutionDocument, MessageKind, Page, attributes};
 use shared::text::{SNS_ATTRIBUTES_RESERVE, SNS_MESSAGE_BYTES, truncate};
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
 use strum::{EnumIter, IntoStaticStr};
@@ -55,11 +60,10 @@ pub struct RouterConfig {
 }
 
 impl RouterConfig {
-    /// Reads `STATE_MACHINE_ARN`, `ALERT_TOPIC_ARN`, optional `RESPONSE_PLAN_ARN`, and the routing
-    /// rules: the compiled-in `infra/routes.yaml`, or the file named by `ROUTES_FILE`.
+    /// Reads `STATE_MACHINE_ARN`, `ALERT_TOPIC_ARN`, optional `RESPONSE_PLAN_ARN`; the routing
+    /// rules are the compiled-in `infra/routes.yaml`.
     pub fn from_env() -> Result<Self, RouterError> {
-        let routes = Routes::load(shared::optional_env("ROUTES_FILE").as_deref())
-            .map_err(|e| RouterError::ConfigError(e.to_string()))?;
+        let routes = Routes::deployed().map_err(|e| RouterError::ConfigError(e.to_string()))?;
         Ok(Self {
             state_machine_arn: shared::required_env("STATE_MACHINE_ARN").map_err(RouterError::ConfigError)?,
             topic_arn: shared::required_env("ALERT_TOPIC_ARN").map_err(RouterError::ConfigError)?,
@@ -134,8 +138,46 @@ pub enum Outcome {
     /// that it could contradict.
     #[serde(rename_all = "camelCase")]
     LeftToExecution { running_execution_arn: String },
+    /// The alarm's latest first-response execution fixed it and has announced the recovery
+    /// already: one recovery message per fixed alarm.
+    #[serde(rename_all = "camelCase")]
+    AnnouncedByExecution { announcing_execution_arn: String },
     /// Nothing was done, for this reason.
     Ignored { reason: String },
+}
+
+/// What the state machine's `Write Page` states ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PageRequest {
+    Escalation,
+    Recovery,
+}
+
+/// The function's entry point: a page request from the state machine (`page` is set), else an
+/// EventBridge alarm event for [`handle`].
+pub async fn dispatch(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Value, RouterError> {
+    let answer = match event.get("page") {
+        Some(_) => serde_json::to_value(write_page(event)?),
+        None => serde_json::to_value(handle(clients, config, event).await?),
+    };
+    answer.map_err(|e| RouterError::ConfigError(format!("the answer does not serialize: {e}")))
+}
+
+/// Writes the page the state machine publishes; no side effect, no AWS call.
+pub fn write_page(mut event: Value) -> Result<Page, RouterError> {
+    let request = event
+        .as_object_mut()
+        .and_then(|fields| fields.remove("page"))
+        .ok_or_else(|| RouterError::InvalidEvent("a page request names the page it wants".into()))?;
+    let request: PageRequest = serde_json::from_value(request)
+        .map_err(|e| RouterError::InvalidEvent(format!("page: {e} (escalation or recovery)")))?;
+    let document: ExecutionDocument = serde_json::from_value(event)
+        .map_err(|e| RouterError::InvalidEvent(format!("not a first-response document: {e}")))?;
+    Ok(match request {
+        PageRequest::Escalation => document.escalation_page(),
+        PageRequest::Recovery => document.recovery_page(),
+    })
 }
 
 /// Routes one EventBridge event. Invalid events fail with `InvalidEvent` before any side effect.
@@ -167,10 +209,9 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
         // too many is better than an incident left open.
         AlarmState::Ok => {
             if route.action == Action::Remediate
-                && let Some(execution_arn) = running_remediation(clients, config, &alarm, &route).await
+                && let Some(outcome) = recovery_told_by_execution(clients, config, &alarm, &route).await
             {
-                tracing::info!(execution = %execution_arn, "recovery left to the running execution");
-                let outcome = Outcome::LeftToExecution { running_execution_arn: execution_arn };
+                tracing::info!(outcome = ?outcome, "the recovery is the execution's to announce");
                 return Ok(decide(DecisionAction::Resolve, outcome));
             }
             let outcome = resolve(clients, config, &alarm, &route, &incident_key).await?;
@@ -186,7 +227,8 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
                 Ok(decide(DecisionAction::Incident, outcome))
             }
             Action::Notify | Action::Ignore => {
-                let outcome = notify(clients, config, &alarm, &route, &incident_key, "ALARM", None).await?;
+                let outcome =
+                    notify(clients, config, &alarm, &route, &incident_key, MessageKind::Notification, None).await?;
                 Ok(decide(DecisionAction::Notify, outcome))
             }
         },
@@ -231,33 +273,51 @@ async fn start_remediation(
             // The automation cannot run (missing state machine, permissions, ...): a human must know.
             let why = format!("could not start the first-response state machine: {}", describe(&err));
             tracing::error!(key = %key, error = %why, "falling back to SNS");
-            notify(clients, config, alarm, route, key, "ALARM", Some(("remediate", &why))).await
+            notify(clients, config, alarm, route, key, MessageKind::Escalation, Some(("remediate", &why))).await
         }
     }
 }
 
-/// A first-response execution for this alarm that is still running, if any. When that cannot be
-/// told, `None`: the recovery is announced, since a duplicate notice is better than a lost one.
-async fn running_remediation(clients: &Clients, config: &RouterConfig, alarm: &Alarm, route: &Route) -> Option<String> {
+/// Whether the alarm's latest first-response execution tells people of this recovery: it is still
+/// running (it watches the alarm itself and announces the recovery), or it fixed the alarm and
+/// has announced it. Read from the executions started within one execution timeout before the
+/// OK, newest first; the first of this alarm's is its latest. When that cannot be told, `None`:
+/// the recovery is announced, since a duplicate notice is better than a lost one.
+async fn recovery_told_by_execution(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+) -> Option<Outcome> {
+    use aws_sdk_sfn::types::ExecutionStatus;
     let prefix = IncidentKey::alarm_prefix(&route.name, alarm);
-    let mut pages = clients
-        .sfn
-        .list_executions()
-        .state_machine_arn(&config.state_machine_arn)
-        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
-        .into_paginator()
-        .send();
+    let timeout = i64::try_from(shared::EXECUTION_TIMEOUT_SECONDS).unwrap_or(i64::MAX);
+    let oldest = alarm.timestamp.timestamp().saturating_sub(timeout);
+    let mut pages = clients.sfn.list_executions().state_machine_arn(&config.state_machine_arn).into_paginator().send();
     while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => {
-                if let Some(found) = page.executions().iter().find(|e| e.name().starts_with(&prefix)) {
-                    return Some(found.execution_arn().to_owned());
-                }
-            }
+        let page = match page {
+            Ok(page) => page,
             Err(err) => {
                 tracing::warn!(error = %describe(&err), "ListExecutions failed; announcing the recovery anyway");
                 return None;
             }
+        };
+        for execution in page.executions() {
+            if execution.start_date().secs() < oldest {
+                return None;
+            }
+            if !execution.name().starts_with(&prefix) {
+                continue;
+            }
+            let execution_arn = execution.execution_arn().to_owned();
+            return match execution.status() {
+                ExecutionStatus::Running => Some(Outcome::LeftToExecution { running_execution_arn: execution_arn }),
+                ExecutionStatus::Succeeded => {
+                    Some(Outcome::AnnouncedByExecution { announcing_execution_arn: execution_arn })
+                }
+                // It escalated, failed or was stopped: people were paged and want to hear this.
+                _ => None,
+            };
         }
     }
     None
@@ -272,7 +332,7 @@ async fn open_incident(
     event: &Value,
 ) -> Result<Outcome, RouterError> {
     let Some(plan) = &config.response_plan_arn else {
-        return notify(clients, config, alarm, route, key, "INCIDENT", None).await;
+        return notify(clients, config, alarm, route, key, MessageKind::Incident, None).await;
     };
     let trigger = TriggerDetails::builder()
         .source(TRIGGER_SOURCE)
@@ -305,7 +365,7 @@ async fn open_incident(
         Err(err) => {
             let why = format!("could not open an Incident Manager incident: {}", describe(&err));
             tracing::error!(key = %key, error = %why, "falling back to SNS");
-            notify(clients, config, alarm, route, key, "INCIDENT", Some(("incident", &why))).await
+            notify(clients, config, alarm, route, key, MessageKind::Incident, Some(("incident", &why))).await
         }
     }
 }
@@ -324,7 +384,7 @@ async fn resolve(
             resolved.push(arn);
         }
     }
-    let message_id = publish(clients, config, alarm, route, key, "RECOVERED", None).await?;
+    let message_id = publish(clients, config, alarm, route, key, MessageKind::Recovery, None).await?;
     Ok(Outcome::Resolved { incident_record_arns: resolved, message_id })
 }
 
@@ -400,10 +460,10 @@ async fn notify(
     alarm: &Alarm,
     route: &Route,
     key: &IncidentKey,
-    label: &str,
+    kind: MessageKind,
     fallback: Option<(&str, &str)>,
 ) -> Result<Outcome, RouterError> {
-    let message_id = publish(clients, config, alarm, route, key, label, fallback.map(|(_, why)| why)).await?;
+    let message_id = publish(clients, config, alarm, route, key, kind, fallback.map(|(_, why)| why)).await?;
     Ok(Outcome::Published { message_id, fallback_from: fallback.map(|(action, _)| action.to_owned()) })
 }
 
@@ -413,31 +473,35 @@ async fn publish(
     alarm: &Alarm,
     route: &Route,
     key: &IncidentKey,
-    label: &str,
+    kind: MessageKind,
     problem: Option<&str>,
 ) -> Result<String, RouterError> {
-    let attribute = |value: &str| {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| RouterError::ConfigError(e.to_string()))
+    let label = match kind {
+        MessageKind::Recovery => "RECOVERED",
+        MessageKind::Incident => "INCIDENT",
+        MessageKind::Escalation | MessageKind::Notification => "ALARM",
     };
-    let out = clients
+    let mut request = clients
         .sns
         .publish()
         .topic_arn(&config.topic_arn)
         .subject(shared::incident::sns_subject(&format!("[{label}] {}", alarm.name)))
-        .message(truncate(&message_body(alarm, route, key, label, problem), SNS_MESSAGE_BYTES - SNS_ATTRIBUTES_RESERVE))
-        .message_attributes("severity", attribute(route.severity.as_str())?)
-        .message_attributes("alarmState", attribute(alarm.state.as_str())?)
-        .message_attributes("route", attribute(&route.name)?)
-        .send()
-        .await
-        .map_err(|e| {
-            let message = format!("SNS Publish: {}", describe(&e));
-            if is_transient(&e) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
-        })?;
+        .message(truncate(
+            &message_body(alarm, route, key, label, problem),
+            SNS_MESSAGE_BYTES - SNS_ATTRIBUTES_RESERVE,
+        ));
+    for (name, value) in attributes(route, alarm, kind) {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| RouterError::ConfigError(e.to_string()))?;
+        request = request.message_attributes(name, value);
+    }
+    let out = request.send().await.map_err(|e| {
+        let message = format!("SNS Publish: {}", describe(&e));
+        if is_transient(&e) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
+    })?;
     Ok(out.message_id().unwrap_or_default().to_owned())
 }
 

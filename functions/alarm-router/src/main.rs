@@ -1,4 +1,4 @@
-use alarm_router::{Clients, RouterConfig, handle};
+use alarm_router::{Clients, RouterConfig, dispatch};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
@@ -8,5 +8,5 @@ async fn main() -> Result<(), Error> {
     let config = RouterConfig::from_env()?;
     tracing::info!(rules = config.routes.len(), "routing rules loaded");
     let clients = Clients::new(&aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<Value>| handle(&clients, &config, event.payload))).await
+    run(service_fn(|event: LambdaEvent<Value>| dispatch(&clients, &config, event.payload))).await
 }

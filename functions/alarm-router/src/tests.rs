@@ -28,7 +28,7 @@ fn config(response_plan: Option<&str>) -> RouterConfig {
         state_machine_arn: STATE_MACHINE.into(),
         topic_arn: TOPIC.into(),
         response_plan_arn: response_plan.map(str::to_owned),
-        routes: Routes::deployed().expect("deployed routes"),
+        routes: Routes::example().expect("example routes"),
     }
 }
 
@@ -411,34 +411,89 @@ async fn resolving_several_records_uses_one_client_token_per_record() {
     assert_eq!(unique.len(), 4, "{tokens:?}");
 }
 
-#[tokio::test]
-async fn an_ok_while_the_remediation_is_still_running_is_left_to_that_execution() {
-    // GIVEN the first-response execution for this alarm is still verifying the restart
-    let running = mock!(aws_sdk_sfn::Client::list_executions).then_output(|| {
+/// `ListExecutions` answering these executions of the state machine, newest first:
+/// (name, status, started at).
+fn executions(listed: &[(&str, aws_sdk_sfn::types::ExecutionStatus, &str)]) -> Rule {
+    let items: Vec<aws_sdk_sfn::types::ExecutionListItem> = listed
+        .iter()
+        .map(|(name, status, started)| {
+            let started = chrono::DateTime::parse_from_rfc3339(started).expect("time").timestamp();
+            aws_sdk_sfn::types::ExecutionListItem::builder()
+                .execution_arn(format!("{STATE_MACHINE}:{name}").replace(":stateMachine:", ":execution:"))
+                .state_machine_arn(STATE_MACHINE)
+                .name(*name)
+                .status(status.clone())
+                .start_date(SmithyDateTime::from_secs(started))
+                .build()
+                .expect("item")
+        })
+        .collect();
+    mock!(aws_sdk_sfn::Client::list_executions).then_output(move || {
         aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
-            .executions(
-                aws_sdk_sfn::types::ExecutionListItem::builder()
-                    .execution_arn(
-                        format!("{STATE_MACHINE}:web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10")
-                            .replace(":stateMachine:", ":execution:"),
-                    )
-                    .state_machine_arn(STATE_MACHINE)
-                    .name("web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10")
-                    .status(aws_sdk_sfn::types::ExecutionStatus::Running)
-                    .start_date(SmithyDateTime::from_secs(0))
-                    .build()
-                    .expect("item"),
-            )
+            .set_executions(Some(items.clone()))
             .build()
             .expect("out")
-    });
+    })
+}
+
+const THIS_ALARM: &str = "web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10";
+const THIS_ALARM_BEFORE: &str = "web-nginx__web-nginx-down__11111111111111111111";
+const OTHER_ALARM: &str = "web-nginx__web-nginx-other__22222222222222222222";
+
+#[tokio::test]
+async fn an_ok_while_the_remediation_is_still_running_is_left_to_that_execution() {
+    use aws_sdk_sfn::types::ExecutionStatus::{Running, Succeeded};
+    // GIVEN the first-response execution for this alarm is still verifying the restart
+    let listed =
+        executions(&[(OTHER_ALARM, Succeeded, "2026-11-20T04:05:00Z"), (THIS_ALARM, Running, "2026-11-20T04:02:12Z")]);
     let sns = published();
     // WHEN the alarm returns to OK
     let decision =
-        handle(&clients(&[&running], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+        handle(&clients(&[&listed], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
     // THEN the router announces nothing: the execution sees the OK itself and says "recovered" once
     assert_eq!(sns.num_calls(), 0, "no recovery notice that the execution could contradict");
     assert!(matches!(decision.outcome, Outcome::LeftToExecution { .. }), "{:?}", decision.outcome);
+}
+
+#[tokio::test]
+async fn an_ok_after_the_execution_announced_the_recovery_is_not_announced_again() {
+    use aws_sdk_sfn::types::ExecutionStatus::Succeeded;
+    // GIVEN the execution verified the recovery (and published it) before the OK event arrived
+    let listed = executions(&[(THIS_ALARM, Succeeded, "2026-11-20T04:02:12Z")]);
+    let sns = published();
+    // WHEN the alarm's OK reaches the router
+    let decision =
+        handle(&clients(&[&listed], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+    // THEN one recovery message per fixed alarm: the execution's
+    assert_eq!(sns.num_calls(), 0, "a second recovery message");
+    assert!(
+        matches!(&decision.outcome, Outcome::AnnouncedByExecution { announcing_execution_arn } if announcing_execution_arn.ends_with(THIS_ALARM)),
+        "{:?}",
+        decision.outcome
+    );
+}
+
+#[tokio::test]
+async fn an_ok_after_an_escalation_is_announced_even_if_an_earlier_run_had_fixed_the_alarm() {
+    use aws_sdk_sfn::types::ExecutionStatus::{Failed, Succeeded};
+    // GIVEN the alarm's latest execution escalated, and an earlier one had fixed an earlier ALARM;
+    // and, for another case, the only succeeded execution is older than any run can last
+    let cases = [
+        executions(&[
+            (THIS_ALARM, Failed, "2026-11-20T04:02:12Z"),
+            (THIS_ALARM_BEFORE, Succeeded, "2026-11-20T03:30:00Z"),
+        ]),
+        executions(&[(THIS_ALARM_BEFORE, Succeeded, "2026-11-20T02:30:00Z")]),
+    ];
+    for listed in cases {
+        let sns = published();
+        // WHEN the alarm returns to OK
+        let decision =
+            handle(&clients(&[&listed], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+        // THEN the people who were paged hear of the recovery
+        assert_eq!(sns.num_calls(), 1);
+        assert!(matches!(decision.outcome, Outcome::Resolved { .. }), "{:?}", decision.outcome);
+    }
 }
 
 #[tokio::test]
@@ -489,4 +544,53 @@ async fn hostile_alarm_names_never_leave_the_allowed_execution_name_characters()
 #[test]
 fn error_names_are_the_variant_names() {
     assert_eq!(RouterError::names(), ["InvalidEvent", "ConfigError", "TransientError"]);
+}
+
+#[tokio::test]
+async fn every_message_the_router_publishes_carries_the_documented_attributes() {
+    // (sample, plan, state machine answers, kind the message must say it is)
+    let failing_start = mock!(aws_sdk_sfn::Client::start_execution).then_error(|| {
+        aws_sdk_sfn::operation::start_execution::StartExecutionError::unhandled("no such state machine")
+    });
+    let cases: [(&str, Option<&Rule>, &str, &str); 4] = [
+        ("metric-math-alarm.json", None, "notification", "ALARM"),
+        ("database-alarm.json", None, "incident", "ALARM"),
+        ("metric-ok.json", Some(&none_running()), "recovery", "OK"),
+        ("metric-alarm.json", Some(&failing_start), "escalation", "ALARM"),
+    ];
+    for (sample, sfn, kind, state) in cases {
+        let expected = (kind, state);
+        let sns = published_where(move |input| {
+            let attribute = |name: &str| {
+                input.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value()).unwrap_or_default()
+            };
+            let names: std::collections::BTreeSet<&str> =
+                input.message_attributes().map(|a| a.keys().map(String::as_str).collect()).unwrap_or_default();
+            names == shared::page::ATTRIBUTE_NAMES.into_iter().collect()
+                && attribute("kind") == expected.0
+                && attribute("state") == expected.1
+                && !attribute("severity").is_empty()
+                && !attribute("route").is_empty()
+        });
+        let sfn: Vec<&Rule> = sfn.into_iter().collect();
+        handle(&clients(&sfn, &[&sns], &[]), &config(None), event(sample)).await.expect(sample);
+        assert_eq!(sns.num_calls(), 1, "{sample}: the message lacks or misstates its attributes");
+    }
+}
+
+#[test]
+fn the_state_machine_gets_its_pages_written_and_junk_is_refused() {
+    let path = format!("{}/../../events/slack-channel-creator/escalation.json", env!("CARGO_MANIFEST_DIR"));
+    let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+    request["page"] = Value::from("escalation");
+    let page = write_page(request.clone()).expect("escalation page");
+    assert!(page.message.starts_with("ESCALATED: web-nginx-down"), "{}", page.message);
+    request["page"] = Value::from("recovery");
+    assert!(write_page(request.clone()).expect("recovery page").message.starts_with("RECOVERED: web-nginx-down"));
+    request["page"] = Value::from("gossip");
+    assert_eq!(<&str>::from(&write_page(request.clone()).expect_err("unknown page")), "InvalidEvent");
+    assert_eq!(
+        <&str>::from(&write_page(serde_json::json!({"page": "escalation"})).expect_err("no document")),
+        "InvalidEvent"
+    );
 }

@@ -63,7 +63,7 @@ fn page(token_in: Option<&'static str>, token_out: Option<&'static str>, items: 
 }
 
 fn routes() -> Routes {
-    Routes::deployed().expect("deployed routes")
+    Routes::example().expect("example routes")
 }
 
 fn client(rules: &[&Rule]) -> aws_sdk_sfn::Client {

@@ -766,7 +766,10 @@ fn evidence_of(reports: &[InstanceReport]) -> String {
     let answered: Vec<String> = reports
         .iter()
         .filter(|r| !r.evidence.is_empty())
-        .map(|r| format!("\n--- {} ({}, exit {:?}):\n{}", r.instance_id, r.status, r.exit_code, r.evidence))
+        .map(|r| {
+            let exit = r.exit_code.map(|c| format!("exit code {c}")).unwrap_or_else(|| "no exit code".to_owned());
+            format!("\n--- {} ({}, {exit}):\n{}", r.instance_id, r.status, r.evidence)
+        })
         .collect();
     if answered.is_empty() {
         String::new()

@@ -24,7 +24,7 @@ fn event(name: &str) -> Value {
 }
 
 fn routes() -> Routes {
-    Routes::deployed().expect("deployed routes")
+    Routes::example().expect("example routes")
 }
 
 fn config() -> RestartConfig {

@@ -4,6 +4,7 @@
 pub mod alarm;
 pub mod aws;
 pub mod incident;
+pub mod page;
 pub mod routing;
 pub mod text;
 

@@ -1,7 +1,8 @@
 //! Routing rules: which alarms get which first response.
 //!
-//! Rules live in `infra/routes.yaml`, are compiled into the router and validated when it starts
-//! (and by a test before anything is deployed). They are ordered and the first match wins; an
+//! Rules live in `infra/routes.yaml`, are compiled into every function and validated when it
+//! starts (and by a test before anything is deployed). `infra/routes.example.yaml` holds the sample
+//! rules that local replays and the tests use. They are ordered and the first match wins; an
 //! alarm no rule matches takes the default route, which notifies humans.
 
 use std::collections::BTreeMap;
@@ -11,8 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::Alarm;
 
-/// The rules the stack deploys, compiled into the router.
+/// The rules the stack deploys, compiled into every function.
 pub const DEPLOYED_ROUTES_YAML: &str = include_str!("../../../infra/routes.yaml");
+/// The sample rules: what `make demo`, the sample events and the tests route with.
+pub const EXAMPLE_ROUTES_YAML: &str = include_str!("../../../infra/routes.example.yaml");
 
 /// A service name reaches a shell command, so it must match this pattern exactly.
 pub const SERVICE_NAME_PATTERN: &str = "^[A-Za-z0-9@._-]+$";
@@ -526,15 +529,15 @@ impl Routes {
         Self::from_yaml(DEPLOYED_ROUTES_YAML)
     }
 
-    /// The rules in the file at `path`, or the deployed ones when there is none.
-    pub fn load(path: Option<&str>) -> Result<Self, RoutesError> {
-        match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| RoutesError(format!("{path}: {e}")))?;
-                Self::from_yaml(&text).map_err(|e| RoutesError(format!("{path}: {}", e.0)))
-            }
-            None => Self::deployed(),
-        }
+    /// The sample rules (`infra/routes.example.yaml`).
+    pub fn example() -> Result<Self, RoutesError> {
+        Self::from_yaml(EXAMPLE_ROUTES_YAML).map_err(|e| RoutesError(format!("infra/routes.example.yaml: {}", e.0)))
+    }
+
+    /// The rules in the file at `path`.
+    pub fn from_file(path: &str) -> Result<Self, RoutesError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RoutesError(format!("{path}: {e}")))?;
+        Self::from_yaml(&text).map_err(|e| RoutesError(format!("{path}: {}", e.0)))
     }
 
     /// The first rule that matches the alarm, or the default route.
@@ -847,8 +850,24 @@ default:
     }
 
     #[test]
-    fn the_deployed_rules_are_valid() {
-        let routes = Routes::deployed().expect("infra/routes.yaml must load");
-        assert!(!routes.is_empty(), "infra/routes.yaml should carry at least one example rule");
+    fn the_shipped_rules_only_notify_and_the_example_rules_are_valid() {
+        // Deploying the stack as it comes must not act on anyone's instances.
+        let deployed = Routes::deployed().expect("infra/routes.yaml must load");
+        let alarm = crate::Alarm::from_event(
+            &serde_json::from_str::<serde_json::Value>(
+                &std::fs::read_to_string(format!(
+                    "{}/../../events/alarm-router/metric-alarm.json",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .expect("sample"),
+            )
+            .expect("json"),
+        )
+        .expect("alarm");
+        let route = deployed.route(&alarm);
+        assert_eq!((route.action, route.remediation.is_none()), (Action::Notify, true), "{route:?}");
+        assert!(deployed.is_empty(), "infra/routes.yaml ships without rules");
+        let example = Routes::example().expect("infra/routes.example.yaml must load");
+        assert!(example.by_name("web-nginx").is_some_and(|r| r.action == Action::Remediate));
     }
 }

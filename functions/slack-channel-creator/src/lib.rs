@@ -120,6 +120,8 @@ pub struct WarRoom {
     pub slack: SlackApi,
     webhook_secrets: Vec<String>,
     directory: Option<Directory>,
+    /// The rules that name each route's responders: the compiled-in ones, unless replaced.
+    routes: shared::Routes,
 }
 
 impl std::fmt::Debug for WarRoom {
@@ -141,12 +143,19 @@ impl WarRoom {
             .map_err(|e| WarRoomError::ConfigError(format!("HTTP client: {}", shared::aws::describe(&e))))?;
         let directory =
             secrets.pagerduty_token.map(|token| Directory::new(http.clone(), &config.pagerduty_api_url, token));
+        let routes = shared::Routes::deployed().map_err(|e| WarRoomError::ConfigError(e.to_string()))?;
         Ok(Self {
             slack: SlackApi::new(http, &config.slack_api_url, secrets.slack_token, config.retry.clone()),
             config,
             webhook_secrets: secrets.webhook_secrets,
             directory,
+            routes,
         })
+    }
+
+    /// The same war room, inviting the responders these rules name (local replays, tests).
+    pub fn with_routes(self, routes: shared::Routes) -> Self {
+        Self { routes, ..self }
     }
 }
 
@@ -244,26 +253,13 @@ pub async fn handle(war_room: &WarRoom, event: Value, time_left: Option<Duration
         let mut doc: Escalation = serde_json::from_value(event)
             .map_err(|e| WarRoomError::InvalidEvent(format!("not a first-response escalation document: {e}")))?;
         // Who is invited comes from the deployed rules, never from the task input.
-        doc.route.responders = deployed_responders(&doc.route.name);
+        doc.route.responders = war_room.routes.by_name(&doc.route.name).map(|r| r.responders).unwrap_or_default();
         tracing::info!(key = %doc.incident_key, alarm = %doc.alarm.name, "opening the war room for an escalation");
         return Ok(Reply::Room(open_room(war_room, &slack, &Brief::for_escalation(&doc), None).await?));
     }
     Err(WarRoomError::InvalidEvent(
         "neither a PagerDuty webhook (a Function URL request) nor an escalation document (alarm, incidentKey)".into(),
     ))
-}
-
-/// The responders the rules compiled into this build give the route; none for a route they lack.
-fn deployed_responders(route_name: &str) -> Vec<String> {
-    static DEPLOYED: std::sync::LazyLock<Result<shared::Routes, shared::RoutesError>> =
-        std::sync::LazyLock::new(shared::Routes::deployed);
-    match &*DEPLOYED {
-        Ok(routes) => routes.by_name(route_name).map(|route| route.responders).unwrap_or_default(),
-        Err(e) => {
-            tracing::error!(error = %e, "the deployed rules do not load; inviting no responders");
-            Vec::new()
-        }
-    }
 }
 
 /// Answers a webhook delivery. Nothing reaches Slack unless the signature holds.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::escalation::Escalation;
+use crate::escalation::{AutomationStory, Escalation, Link};
 use crate::naming::RoomKey;
 use crate::pagerduty::{Change, Incident, IncidentNote, Reference};
 use crate::slack::{Metadata, MetadataPayload, Post};
@@ -24,13 +24,6 @@ const EVIDENCE_QUOTE: usize = 700;
 const MAX_SECTION: usize = 3000;
 /// Slack's limit on a header's text.
 const MAX_HEADER: usize = 150;
-
-/// A link the room bookmarks and the summary lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    pub title: String,
-    pub url: String,
-}
 
 /// Everything needed to open (or converge) one incident's room.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +55,9 @@ impl Brief {
             format!("on call: {}", route.responders.join(", "))
         };
         let story = doc.automation_story();
-        let links = doc.links();
+        // Only web links, made safe inside Slack's `<url|title>` and as bookmarks.
+        let links: Vec<Link> =
+            doc.links().into_iter().filter_map(|l| Some(Link { url: slack_link_url(&l.url)?, ..l })).collect();
 
         let mut text = vec![
             format!("{SUMMARY_PREFIX}{} (escalated: automation could not fix it)", alarm.name),
@@ -104,7 +99,7 @@ impl Brief {
             header(&format!(":rotating_light: {}: automation could not fix it", alarm.name)),
             fields_block(&fields),
             section(&fired),
-            section(&format!("*What automation tried*\n{}", story.mrkdwn())),
+            section(&format!("*What automation tried*\n{}", story_mrkdwn(&story))),
         ];
         blocks.extend(story.evidence.iter().map(|(instance, evidence)| {
             section(&format!("*Evidence from `{instance}`*\n```{}```", escape(&cut(evidence, EVIDENCE_QUOTE))))
@@ -178,26 +173,12 @@ impl Brief {
     }
 }
 
-/// What the first-response execution did before escalating, told two ways.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AutomationStory {
-    /// Sentences, each plain text.
-    pub lines: Vec<String>,
-    /// `(instance id, evidence text)`.
-    pub evidence: Vec<(String, String)>,
-}
-
-impl AutomationStory {
-    pub fn plain(&self) -> String {
-        if self.lines.is_empty() { "nothing before escalating.".to_owned() } else { self.lines.join(" ") }
+/// The automation story as Slack mrkdwn: one escaped bullet per sentence.
+fn story_mrkdwn(story: &AutomationStory) -> String {
+    if story.lines.is_empty() {
+        return "Nothing before escalating.".to_owned();
     }
-
-    pub fn mrkdwn(&self) -> String {
-        if self.lines.is_empty() {
-            return "Nothing before escalating.".to_owned();
-        }
-        cut(&self.lines.iter().map(|l| format!("• {}", escape(l))).collect::<Vec<_>>().join("\n"), MAX_SECTION - 40)
-    }
+    cut(&story.lines.iter().map(|l| format!("• {}", escape(l))).collect::<Vec<_>>().join("\n"), MAX_SECTION - 40)
 }
 
 /// `pagerduty:<id>`: how webhook messages name the incident in their metadata.

@@ -39,7 +39,9 @@ fn config(server: &MockServer) -> WarRoomConfig {
 fn war_room_with(server: &MockServer, webhook_secrets: Vec<String>, pagerduty_token: Option<&str>) -> WarRoom {
     let secrets =
         Secrets { slack_token: TOKEN.into(), webhook_secrets, pagerduty_token: pagerduty_token.map(str::to_owned) };
-    WarRoom::new(config(server), secrets).expect("war room")
+    WarRoom::new(config(server), secrets)
+        .expect("war room")
+        .with_routes(shared::Routes::example().expect("example routes"))
 }
 
 fn war_room(server: &MockServer) -> WarRoom {
@@ -331,9 +333,13 @@ async fn a_slow_slack_is_a_timeout_retried_then_transient() {
     fast.retry.attempt_timeout = Duration::from_millis(200);
     fast.retry.max_attempts = 2;
     let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
-    let err = handle(&WarRoom::new(fast, secrets).expect("war room"), sample("escalation.json"), None)
-        .await
-        .expect_err("timed out");
+    let err = handle(
+        &WarRoom::new(fast, secrets).expect("war room").with_routes(shared::Routes::example().expect("example routes")),
+        sample("escalation.json"),
+        None,
+    )
+    .await
+    .expect_err("timed out");
     assert_eq!(<&str>::from(&err), "TransientError");
     assert_eq!(calls(&server, "conversations.create").await.len(), 2);
 }
@@ -517,7 +523,13 @@ async fn a_resolution_keeps_the_room_open_when_configured_so() {
     let mut config = config(&server);
     config.archive_on_resolve = false;
     let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
-    let (status, _) = deliver(&WarRoom::new(config, secrets).expect("war room"), "incident-resolved.json").await;
+    let (status, _) = deliver(
+        &WarRoom::new(config, secrets)
+            .expect("war room")
+            .with_routes(shared::Routes::example().expect("example routes")),
+        "incident-resolved.json",
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(calls(&server, "conversations.archive").await.is_empty());
 }
@@ -797,7 +809,9 @@ async fn a_post_that_timed_out_but_landed_is_not_posted_again() {
     let mut config = config(&server);
     config.retry.attempt_timeout = Duration::from_millis(200);
     let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
-    let war_room = WarRoom::new(config, secrets).expect("war room");
+    let war_room = WarRoom::new(config, secrets)
+        .expect("war room")
+        .with_routes(shared::Routes::example().expect("example routes"));
     // WHEN the escalation opens the room
     let room = match handle(&war_room, sample("escalation.json"), None).await.expect("room") {
         Reply::Room(room) => room,
@@ -823,7 +837,15 @@ async fn a_post_that_timed_out_and_did_not_land_is_posted_again() {
     config.retry.attempt_timeout = Duration::from_millis(200);
     let secrets = Secrets { slack_token: TOKEN.into(), webhook_secrets: vec![sample_secret()], pagerduty_token: None };
     // WHEN the escalation opens the room
-    handle(&WarRoom::new(config, secrets).expect("war room"), sample("escalation.json"), None).await.expect("room");
+    handle(
+        &WarRoom::new(config, secrets)
+            .expect("war room")
+            .with_routes(shared::Routes::example().expect("example routes")),
+        sample("escalation.json"),
+        None,
+    )
+    .await
+    .expect("room");
     // THEN it looked, found nothing, and posted again: one summary in the channel
     assert_eq!(calls(&server, "chat.postMessage").await.len(), 2);
     assert_eq!(calls(&server, "pins.add").await.len(), 1);

@@ -87,6 +87,7 @@ pub fn repo_root() -> PathBuf {
 pub fn local_substitutions(region: &str, topic_arn: &str) -> Vec<(String, String)> {
     let function = |name: &str| format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{name}");
     vec![
+        ("AlarmRouterFunctionArn".into(), function("alarm-router")),
         ("FailureCounterFunctionArn".into(), function("failure-counter")),
         ("RestartAndVerifyFunctionArn".into(), function("restart-and-verify")),
         ("SlackChannelCreatorFunctionArn".into(), function("slack-channel-creator")),
@@ -204,6 +205,17 @@ pub fn local_war_room(slack_api_url: &str) -> Result<slack_channel_creator::WarR
     Ok(slack_channel_creator::WarRoom::new(config, local_secrets().map_err(config_error)?)?)
 }
 
+/// The rules every function routes with locally: the file `ROUTES_FILE` names (`make replay
+/// ROUTES=infra/routes.yaml` tries the rules you deploy), else the sample rules of
+/// `infra/routes.example.yaml` that the sample events are written for.
+pub fn local_routes() -> Result<shared::Routes, Diagnostic> {
+    let routes = match shared::optional_env("ROUTES_FILE") {
+        Some(path) => shared::Routes::from_file(&path),
+        None => shared::Routes::example(),
+    };
+    routes.map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })
+}
+
 /// Runs one function's handler on `payload`, as Lambda would, against the emulator.
 pub async fn invoke(
     function: Function,
@@ -214,9 +226,7 @@ pub async fn invoke(
     let json = |value: Result<Value, serde_json::Error>| {
         value.map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })
     };
-    // Locally every function reads the same rules: ROUTES_FILE when set, else the compiled-in ones.
-    let routes = shared::Routes::load(shared::optional_env("ROUTES_FILE").as_deref())
-        .map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })?;
+    let routes = local_routes()?;
     match function {
         Function::AlarmRouter => {
             let router = alarm_router::RouterConfig {
@@ -225,8 +235,7 @@ pub async fn invoke(
                 response_plan_arn: shared::optional_env("RESPONSE_PLAN_ARN"),
                 routes,
             };
-            let decision = alarm_router::handle(&alarm_router::Clients::new(config), &router, payload).await?;
-            json(serde_json::to_value(decision))
+            Ok(alarm_router::dispatch(&alarm_router::Clients::new(config), &router, payload).await?)
         }
         Function::FailureCounter => {
             let counter = failure_counter::CounterConfig::from_env()?;
@@ -241,7 +250,8 @@ pub async fn invoke(
             json(serde_json::to_value(report))
         }
         Function::SlackChannelCreator => {
-            let reply = slack_channel_creator::handle(&local_war_room(&emulator.slack_api_url)?, payload, None).await?;
+            let war_room = local_war_room(&emulator.slack_api_url)?.with_routes(routes);
+            let reply = slack_channel_creator::handle(&war_room, payload, None).await?;
             json(serde_json::to_value(reply))
         }
     }

@@ -163,6 +163,14 @@ impl ProductTasks {
         if let Some(subject) = input["Subject"].as_str() {
             request = request.subject(subject);
         }
+        for (name, attribute) in input["MessageAttributes"].as_object().into_iter().flatten() {
+            let value = aws_sdk_sns::types::MessageAttributeValue::builder()
+                .set_data_type(attribute["DataType"].as_str().map(str::to_owned))
+                .set_string_value(attribute["StringValue"].as_str().map(str::to_owned))
+                .build()
+                .map_err(|e| StatesError::new("SNS.InvalidParameterException", e.to_string()))?;
+            request = request.message_attributes(name, value);
+        }
         let out = request.send().await.map_err(|e| service_error("SNS", &e))?;
         Ok(json!({"MessageId": out.message_id(), "SdkHttpMetadata": {"HttpStatusCode": 200}}))
     }
@@ -226,12 +234,46 @@ pub async fn execute(
     input: Value,
     trace: &mut dyn FnMut(&TraceEvent),
 ) -> Outcome {
-    match case {
+    let outcome = match case {
         Some(case) => {
             let mocked = Mocked { case, inner: tasks };
             Executor::new(&mocked, settings).with_trace(trace).run(definition, input).await
         }
         None => Executor::new(tasks, settings).with_trace(trace).run(definition, input).await,
+    };
+    record_end(tasks, settings, &outcome).await;
+    outcome
+}
+
+/// Tells the emulator how the execution ended, when the emulator knows the execution (the router
+/// started it there): the router and the failure counter then read its real status, as they
+/// would from Step Functions. Its stop date is its start plus the virtual time it took.
+async fn record_end(tasks: &ProductTasks, settings: &ExecutionSettings, outcome: &Outcome) {
+    let execution_arn = format!(
+        "{}:{}",
+        settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1),
+        settings.execution_name
+    );
+    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    let Ok(described) = sfn.describe_execution().execution_arn(&execution_arn).send().await else {
+        return; // not an execution the emulator started: nothing to record
+    };
+    let started = described.start_date().secs() * 1000 + i64::from(described.start_date().subsec_nanos() / 1_000_000);
+    let took = i64::try_from(outcome.virtual_duration.as_millis()).unwrap_or(i64::MAX);
+    let Some(stopped) = chrono::DateTime::from_timestamp_millis(started.saturating_add(took)) else { return };
+    let status = match outcome.status {
+        asl::Status::Succeeded => "SUCCEEDED",
+        asl::Status::Failed => "FAILED",
+        asl::Status::TimedOut => "TIMED_OUT",
+    };
+    let Some(endpoint) = tasks.config.endpoint_url() else { return };
+    let recorded = reqwest::Client::new()
+        .post(format!("{}/_first_response/execution-ended", endpoint.trim_end_matches('/')))
+        .json(&json!({"executionArn": execution_arn, "status": status, "stopDate": stopped.to_rfc3339()}))
+        .send()
+        .await;
+    if let Err(err) = recorded.and_then(reqwest::Response::error_for_status) {
+        eprintln!("replay: the emulator did not record how {execution_arn} ended: {err}");
     }
 }
 

@@ -22,7 +22,7 @@ const RESTART_THEN_CHECK: [&str; 7] = [
     "Verified?",
 ];
 /// How it ends once the alarm itself is OK.
-const RECOVERED: [&str; 3] = ["Verified?", "Notify Recovered", "Recovered"];
+const RECOVERED: [&str; 4] = ["Verified?", "Write Recovery Page", "Notify Recovered", "Recovered"];
 
 fn count(path: &[String], state: &str) -> usize {
     path.iter().filter(|s| *s == state).count()
@@ -132,7 +132,7 @@ async fn an_open_breaker_escalates_without_touching_the_instances() {
     let outcome = outcome.expect("execution");
     assert_eq!((outcome.status, outcome.error.as_deref()), (Status::Failed, Some("Escalated")));
     let path = path_taken(&outcome);
-    assert_eq!(&path[..4], ["Prepare", "Count Recent Failures", "Breaker Open?", "Escalate"]);
+    assert_eq!(&path[..5], ["Prepare", "Count Recent Failures", "Breaker Open?", "Write Escalation Page", "Escalate"]);
     assert!(!path.contains(&"Restart".to_owned()));
     let ssm = aws_sdk_ssm::Client::new(&tasks.config);
     assert!(ssm.list_commands().send().await.expect("commands").commands().is_empty(), "no restart was sent");
@@ -148,7 +148,10 @@ async fn a_failed_verification_escalates_with_its_evidence() {
     let outcome = outcome.expect("execution");
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
     let path = path_taken(&outcome);
-    assert!(path.windows(3).any(|w| w == ["Check Recovery", "Verified?", "Escalate"]), "{path:?}");
+    assert!(
+        path.windows(4).any(|w| w == ["Check Recovery", "Verified?", "Write Escalation Page", "Escalate"]),
+        "{path:?}"
+    );
     let message = published_escalation(&outcome);
     assert!(message.starts_with("ESCALATED: web-nginx-down"), "{message}");
     assert!(message.contains("unknown directive"), "the evidence reaches the responders: {message}");
@@ -163,7 +166,7 @@ async fn an_unreachable_target_is_caught_and_escalated() {
         replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
     let outcome = outcome.expect("execution");
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
-    assert!(path_taken(&outcome).windows(2).any(|w| w == ["Restart", "Escalate"]));
+    assert!(path_taken(&outcome).windows(3).any(|w| w == ["Restart", "Write Escalation Page", "Escalate"]));
 }
 
 #[tokio::test]
@@ -292,4 +295,58 @@ fn published_escalation(outcome: &Outcome) -> String {
     )
     .expect("JSON");
     parameters["Message"].as_str().expect("message").to_owned()
+}
+
+/// What a person must never read in a page: JSON syntax or escaped line breaks.
+fn assert_readable(message: &str) {
+    for raw in ["\\n", "{\"", "\"}", "\":", "[{", "Some("] {
+        assert!(!message.contains(raw), "the page shows {raw:?}:\n{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_reads_pages_with_the_documented_attributes_and_one_recovery_per_fixed_alarm() {
+    // GIVEN a queue subscribed to the alert topic, as a pager or an e-mail gateway would be
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let mut tasks = product(&moto, &slack).await;
+    let queue = moto.subscribe_queue(&tasks.emulator.topic_arn, "pager").await;
+
+    // WHEN the canonical alarm is fixed by the restart, and then its OK reaches the router
+    let (_, outcome) = replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), None).await;
+    assert_eq!(outcome.expect("execution").status, Status::Succeeded);
+    let (ok, _) = route(&tasks, workspace_tests::event("alarm-router/metric-ok.json")).await;
+    // THEN the subscriber gets one recovery message, the execution's, readable and attributed
+    assert_eq!(ok["outcome"]["did"], "announcedByExecution", "{ok}");
+    let received = moto.drain_queue(&queue).await;
+    assert_eq!(received.len(), 1, "one recovery message per fixed alarm: {received:#?}");
+    let recovery = &received[0];
+    assert_readable(&recovery.message);
+    assert!(recovery.message.starts_with("RECOVERED: web-nginx-down"), "{}", recovery.message);
+    let attributes = |pairs: [(&str, &str); 4]| pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).into_iter().collect();
+    assert_eq!(
+        recovery.attributes,
+        attributes([("kind", "recovery"), ("route", "web-nginx"), ("severity", "high"), ("state", "OK")])
+    );
+
+    // WHEN the same alarm fires again and the restart cannot bring it back
+    tasks.alarm = SimulatedAlarm { recovers_after: None };
+    let mut again = workspace_tests::event("alarm-router/metric-alarm.json");
+    again["detail"]["state"]["timestamp"] = json!("2026-11-20T05:02:11.309+0000");
+    let (_, outcome) = replay_event(&tasks, again, None).await;
+    assert_eq!(outcome.expect("execution").error.as_deref(), Some("Escalated"));
+    // THEN the page a person reads says what was tried, as text, with the page's attributes
+    let received = moto.drain_queue(&queue).await;
+    assert_eq!(received.len(), 1, "{received:#?}");
+    let page = &received[0];
+    assert_readable(&page.message);
+    assert!(
+        page.message.starts_with("ESCALATED: web-nginx-down\nAutomation could not fix this alarm"),
+        "{}",
+        page.message
+    );
+    assert!(page.message.contains("What automation tried:\n- Restarted nginx"), "{}", page.message);
+    assert_eq!(
+        page.attributes,
+        attributes([("kind", "escalation"), ("route", "web-nginx"), ("severity", "high"), ("state", "ALARM")])
+    );
 }

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Checks what makes infra/template.yaml safe to deploy, on the CloudFormation that SAM makes of it.
+
+The SAM template is transformed offline with the installed samtranslator, as `sam validate` does
+but with an empty managed-policy map and a fixed region, so nothing calls AWS. Then:
+
+  a. the public Function URL and its permissions exist only under the HasWebhookSecrets condition;
+  b. the PagerDuty webhook function has reserved concurrency;
+  c. the alert topic is encrypted with the stack's own KMS key, whose policy lets EventBridge and
+     CloudWatch alarms use it, and every role that may publish to the topic may use the key;
+  d. every IAM role gets the PermissionsBoundary parameter through HasPermissionsBoundary;
+  e. no policy lets a role send any SSM document but the stack's own.
+
+Usage: .venv/bin/python tools/check_template.py [TEMPLATE]   (default: infra/template.yaml)
+Prints every failed check and exits 1; exits 0 when all hold.
+"""
+
+import fnmatch
+import json
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from samtranslator.public.exceptions import InvalidDocumentException
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
+WEBHOOK_FUNCTION = "PagerDutyWebhookFunction"
+WEBHOOK_CONDITION = "HasWebhookSecrets"
+BOUNDARY = {"Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundary"}, {"Ref": "AWS::NoValue"}]}
+KEY_USE = {"kms:GenerateDataKey*", "kms:Decrypt"}
+# Documents this stack does not own, AWS's and another in the same account (the account and region
+# `pattern` fills in): a grant that covers either covers any document.
+FOREIGN_DOCUMENTS = (
+    "arn:aws:ssm:eu-west-1::document/AWS-RunShellScript",
+    "arn:aws:ssm:eu-west-1:123456789012:document/SomeoneElsesDocument",
+)
+
+
+def transform(path: Path) -> dict:
+    template = yaml_parse(path.read_text())
+    # The translator wants S3 locations instead of local paths; the code is not what is checked.
+    template.get("Globals", {}).get("Function", {})["CodeUri"] = "s3://offline/code.zip"
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties["CodeUri"] = "s3://offline/code.zip"
+        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
+            properties["DefinitionUri"] = "s3://offline/definition.json"
+    # The translator reads only the region from its session: a stand-in keeps AWS profiles out of it.
+    offline = SimpleNamespace(region_name="eu-west-1")
+    translator = Translator(managed_policy_map={}, sam_parser=Parser(), boto_session=offline)
+    return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def branches(value) -> list:
+    """Both sides of a Fn::If (what either condition value may deploy), minus AWS::NoValue."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [v for side in value["Fn::If"][1:] for v in branches(side)]
+    return [] if value == {"Ref": "AWS::NoValue"} else [value]
+
+
+def pattern(resource) -> str:
+    """An IAM resource as a glob: placeholders of pseudo parameters filled, any other reference opaque."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = as_list(resource["Fn::Sub"])[0]
+    elif isinstance(resource, str):
+        text = resource
+    else:
+        return "<" + json.dumps(resource) + ">"
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: pseudo.get(m.group(1), f"<{m.group(1)}>"), text)
+
+
+def statements(document) -> list:
+    if isinstance(document, dict) and "Fn::Sub" in document:  # a JSON policy built whole with !Sub
+        document = json.loads(as_list(document["Fn::Sub"])[0])
+    return [s for entry in as_list(document.get("Statement", [])) for s in branches(entry)]
+
+
+def role_statements(resources: dict) -> dict:
+    """Each role's Allow statements: its inline policies, and the policy resources that name it."""
+    found = {}
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            roles = [logical_id]
+            policies = [policy for entry in properties.get("Policies", []) for policy in branches(entry)]
+            documents = [policy["PolicyDocument"] for policy in policies]
+        elif resource["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            roles = [role.get("Ref") if isinstance(role, dict) else role
+                     for role in as_list(properties.get("RoleName", properties.get("Roles", [])))]
+            documents = [properties["PolicyDocument"]]
+        else:
+            continue
+        for role in roles:
+            found.setdefault(role, []).extend(s for d in documents for s in statements(d) if s.get("Effect") == "Allow")
+    return found
+
+
+def grants(statement: dict, action: str) -> bool:
+    """Whether the statement's Action, or its NotAction, covers the action, wildcards included."""
+    def covers(key: str) -> bool:
+        listed = [a for a in as_list(statement.get(key, [])) if isinstance(a, str)]
+        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in listed)
+
+    return covers("Action") or ("NotAction" in statement and not covers("NotAction"))
+
+
+def grants_on(statement: dict, action: str, resource) -> bool:
+    return grants(statement, action) and any(r in (resource, "*") for r in as_list(statement.get("Resource")))
+
+
+def check_function_url(resources: dict, outputs: dict) -> list:
+    errors = []
+    urls = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Url"}
+    public = {
+        k: r
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and (r["Properties"].get("Principal") == "*" or "FunctionUrlAuthType" in r["Properties"])
+    }
+    if not urls:
+        errors.append(f"(a) no AWS::Lambda::Url: {WEBHOOK_FUNCTION} lost its FunctionUrlConfig")
+    for logical_id, resource in {**urls, **public}.items():
+        if resource.get("Condition") != WEBHOOK_CONDITION:
+            errors.append(f"(a) {logical_id} ({resource['Type']}) must exist only under {WEBHOOK_CONDITION}")
+        target = resource["Properties"].get("TargetFunctionArn", resource["Properties"].get("FunctionName"))
+        if target != {"Ref": WEBHOOK_FUNCTION}:
+            errors.append(f"(a) {logical_id} exposes {json.dumps(target)}, not {WEBHOOK_FUNCTION}")
+    # Since late 2025 a public URL needs both: InvokeFunctionUrl, and InvokeFunction via the URL only.
+    granted = {(r["Properties"]["Action"], r["Properties"].get("InvokedViaFunctionUrl")) for r in public.values()}
+    for action, via_url in [("lambda:InvokeFunctionUrl", None), ("lambda:InvokeFunction", True)]:
+        if (action, via_url) not in granted:
+            errors.append(f"(a) the public URL lacks {action}" + (" with InvokedViaFunctionUrl" if via_url else ""))
+    if outputs.get("WarRoomWebhookUrl", {}).get("Condition") != WEBHOOK_CONDITION:
+        errors.append(f"(a) the output WarRoomWebhookUrl must exist, only under {WEBHOOK_CONDITION}")
+    return errors
+
+
+def check_reserved_concurrency(resources: dict) -> list:
+    function = resources.get(WEBHOOK_FUNCTION)
+    if function is None:
+        return [f"(b) no {WEBHOOK_FUNCTION}"]
+    if "ReservedConcurrentExecutions" not in function["Properties"]:
+        return [f"(b) {WEBHOOK_FUNCTION} has no ReservedConcurrentExecutions: a webhook flood could starve escalations"]
+    return []
+
+
+def check_topic_key(resources: dict) -> list:
+    errors = []
+    topics = {k: r for k, r in resources.items() if r["Type"] == "AWS::SNS::Topic"}
+    for logical_id, topic in topics.items():
+        key = topic.get("Properties", {}).get("KmsMasterKeyId")
+        key_id = (key.get("Ref") or (key.get("Fn::GetAtt") or [None])[0]) if isinstance(key, dict) else None
+        if resources.get(key_id, {}).get("Type") != "AWS::KMS::Key":
+            errors.append(f"(c) {logical_id} has KmsMasterKeyId {json.dumps(key)}, not a key of this stack")
+            continue
+        policy = resources[key_id]["Properties"].get("KeyPolicy", {})
+        for service in ["events.amazonaws.com", "cloudwatch.amazonaws.com"]:
+            allowed = set()
+            for statement in statements(policy):
+                principal = statement.get("Principal")
+                if statement.get("Effect") == "Allow" and isinstance(principal, dict) and service in as_list(
+                    principal.get("Service", [])
+                ):
+                    allowed |= {a for a in KEY_USE if grants(statement, a)}
+            if not KEY_USE <= allowed:
+                errors.append(f"(c) the policy of {key_id} does not let {service} use it ({sorted(KEY_USE)})")
+        topic_arn, key_arn = {"Ref": logical_id}, {"Fn::GetAtt": [key_id, "Arn"]}
+        for role, allowed in role_statements(resources).items():
+            if any(grants_on(s, "sns:Publish", topic_arn) for s in allowed):
+                missing = {a for a in KEY_USE if not any(grants_on(s, a, key_arn) for s in allowed)}
+                if missing:
+                    errors.append(f"(c) {role} publishes to {logical_id} but may not use {key_id}: {sorted(missing)}")
+    if not topics:
+        errors.append("(c) no SNS topic")
+    return errors
+
+
+def check_permissions_boundary(resources: dict) -> list:
+    roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    errors = [
+        f"(d) role {k} has PermissionsBoundary {json.dumps(r['Properties'].get('PermissionsBoundary'))},"
+        f" not {json.dumps(BOUNDARY)}"
+        for k, r in roles.items()
+        if r["Properties"].get("PermissionsBoundary") != BOUNDARY
+    ]
+    return errors if roles else ["(d) no IAM role at all: the transform changed, adapt this check"]
+
+
+def check_send_command(resources: dict) -> list:
+    errors = []
+    for role, allowed in role_statements(resources).items():
+        for statement in (s for s in allowed if grants(s, "ssm:SendCommand")):
+            if "NotResource" in statement:
+                errors.append(f"(e) {role} may use ssm:SendCommand with NotResource")
+            for entry in as_list(statement.get("Resource", [])):
+                for granted in map(pattern, branches(entry)):
+                    if any(fnmatch.fnmatchcase(document, granted) for document in FOREIGN_DOCUMENTS):
+                        errors.append(f"(e) {role} may use ssm:SendCommand on any document: {granted}")
+    return errors
+
+
+def main() -> int:
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "infra/template.yaml")
+    try:
+        template = transform(path)
+    except InvalidDocumentException as invalid:
+        print(f"{path}: SAM cannot transform it: " + " ".join(str(c) for c in invalid.causes), file=sys.stderr)
+        return 1
+    resources, outputs = template["Resources"], template.get("Outputs", {})
+    errors = (
+        check_function_url(resources, outputs)
+        + check_reserved_concurrency(resources)
+        + check_topic_key(resources)
+        + check_permissions_boundary(resources)
+        + check_send_command(resources)
+    )
+    for error in errors:
+        print(f"{path}: {error}", file=sys.stderr)
+    if errors:
+        return 1
+    print(f"{path}: public URL only with a webhook secret, reserved webhook concurrency, encrypted topic,"
+          f" boundary on {sum(r['Type'] == 'AWS::IAM::Role' for r in resources.values())} roles,"
+          " no SendCommand on foreign documents")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
