@@ -22,6 +22,8 @@ pub const MAX_TOPIC: usize = 250;
 const EVIDENCE_QUOTE: usize = 700;
 /// Slack's limit on a section's text.
 const MAX_SECTION: usize = 3000;
+/// Slack's limit on the blocks of one message.
+pub const MAX_BLOCKS: usize = 50;
 /// Slack's limit on a header's text.
 const MAX_HEADER: usize = 150;
 
@@ -101,9 +103,15 @@ impl Brief {
             section(&fired),
             section(&format!("*What automation tried*\n{}", story_mrkdwn(&story))),
         ];
-        blocks.extend(story.evidence.iter().map(|(instance, evidence)| {
+        // Slack takes at most 50 blocks a message: quote what fits, and say how much does not.
+        let room = MAX_BLOCKS - blocks.len() - 2;
+        blocks.extend(story.evidence.iter().take(room).map(|(instance, evidence)| {
             section(&format!("*Evidence from `{instance}`*\n```{}```", escape(&cut(evidence, EVIDENCE_QUOTE))))
         }));
+        if story.evidence.len() > room {
+            let more = story.evidence.len() - room;
+            blocks.push(section(&format!("_Evidence from {more} more instance(s) is in the execution's output._")));
+        }
         blocks.push(links_block(&links));
 
         Self {
@@ -363,6 +371,23 @@ pub fn fit(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_never_has_more_blocks_than_slack_takes() {
+        // GIVEN a tag route whose restart failed on 120 instances, each with evidence
+        let path = format!("{}/../../events/slack-channel-creator/escalation.json", env!("CARGO_MANIFEST_DIR"));
+        let mut doc: Escalation = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("doc");
+        let failed = doc.remediation.instances[1].clone();
+        doc.remediation.instances = (0..120)
+            .map(|n| crate::escalation::InstanceEvidence { instance_id: format!("i-{n:017x}"), ..failed.clone() })
+            .collect();
+        // WHEN the summary is built
+        let brief = Brief::for_escalation(&doc);
+        // THEN it fits in one message and says what it left out
+        assert!(brief.summary_blocks.len() <= MAX_BLOCKS, "{} blocks", brief.summary_blocks.len());
+        let text = Value::Array(brief.summary_blocks.clone()).to_string();
+        assert!(text.contains("more instance(s) is in the execution"), "{text}");
+    }
 
     #[test]
     fn topics_fit_slack_whatever_the_title() {
