@@ -20,6 +20,7 @@ fn router_config(emulator: &Emulator) -> alarm_router::RouterConfig {
         topic_arn: emulator.topic_arn.clone(),
         response_plan_arn: None,
         routes: shared::Routes::example().expect("example routes"),
+        state_table: Some(emulator.state_table.clone()),
     }
 }
 
@@ -274,7 +275,8 @@ async fn notifications_and_recoveries_reach_the_topic() {
     }
     let messages = published(&moto, &emulator.topic_arn).await;
     let subjects: Vec<&str> = messages.iter().map(|(s, _)| s.as_str()).collect();
-    assert_eq!(subjects, ["[ALARM] api-5xx-rate-high", "[INCIDENT] orders-db-cpu-high", "[RECOVERED] web-nginx-down"]);
+    // web-nginx groups its alarms: an OK of one that never fired in a group was never announced.
+    assert_eq!(subjects, ["[ALARM] api-5xx-rate-high", "[INCIDENT] orders-db-cpu-high"]);
     assert!(messages[1].1.contains("Runbook: https://runbooks.example.com/database"), "{}", messages[1].1);
 }
 
@@ -372,21 +374,80 @@ async fn alarm_then_insufficient_data_then_ok_announces_the_recovery_to_subscrib
 }
 
 #[tokio::test]
-async fn an_ok_while_the_remediation_runs_is_announced_only_by_that_execution() {
-    // GIVEN the canonical alarm started a remediation that is still running
+async fn an_ok_of_a_grouped_alarm_is_announced_once_by_its_group() {
+    // GIVEN the canonical alarm (route web-nginx, grouped by route) started a remediation
     let moto = MotoServer::start();
     let (config, emulator) = emulator(&moto).await;
     let clients = alarm_router::Clients::new(&config);
     let router = router_config(&emulator);
     let started =
         alarm_router::handle(&clients, &router, event("alarm-router/metric-alarm.json")).await.expect("alarm");
-    let execution_arn = match started.outcome {
-        alarm_router::Outcome::StartedExecution { execution_arn, .. } => execution_arn,
-        other => panic!("no execution: {other:?}"),
-    };
-    // WHEN the alarm returns to OK
+    assert!(matches!(started.outcome, alarm_router::Outcome::StartedExecution { .. }), "{:?}", started.outcome);
+    // WHEN the alarm returns to OK, and the OK is delivered again
     let ok = alarm_router::handle(&clients, &router, event("alarm-router/metric-ok.json")).await.expect("ok");
-    // THEN the router leaves the recovery notice to the execution, and publishes nothing
-    assert_eq!(ok.outcome, alarm_router::Outcome::LeftToExecution { running_execution_arn: execution_arn });
-    assert!(published(&moto, &emulator.topic_arn).await.is_empty());
+    let again = alarm_router::handle(&clients, &router, event("alarm-router/metric-ok.json")).await.expect("ok again");
+    // THEN its group (of one) resolves with one recovery notice; the execution's own is suppressed
+    assert!(matches!(ok.outcome, alarm_router::Outcome::Resolved { .. }), "{:?}", ok.outcome);
+    assert!(matches!(again.outcome, alarm_router::Outcome::Ignored { .. }), "{:?}", again.outcome);
+    let messages = published(&moto, &emulator.topic_arn).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].0, "[RECOVERED] web-nginx-down");
+}
+
+/// A storefront host's alarm (route storefront: an incident, grouped by availability zone).
+fn storefront(host: usize, state: &str, at: &str) -> Value {
+    let mut alarm = event("alarm-router/storefront-alarm.json");
+    let name = format!("storefront-checkout-5xx-host-{host:03}");
+    alarm["detail"]["alarmName"] = Value::from(name.clone());
+    alarm["resources"][0] = Value::from(format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"));
+    alarm["detail"]["state"]["value"] = Value::from(state);
+    alarm["detail"]["state"]["timestamp"] = Value::from(at);
+    alarm
+}
+
+#[tokio::test]
+async fn a_storm_of_200_alarms_is_one_page_and_one_recovery() {
+    // GIVEN a pager subscribed to the alert topic
+    let moto = MotoServer::start();
+    let (config, emulator) = emulator(&moto).await;
+    let queue = moto.subscribe_queue(&emulator.topic_arn, "pager").await;
+    let clients = alarm_router::Clients::new(&config);
+    let router = router_config(&emulator);
+    // WHEN 200 storefront hosts in one zone alarm within two minutes, the first delivered twice at once
+    let first = storefront(0, "ALARM", "2026-11-20T04:00:00.000+0000");
+    let (a, b) = tokio::join!(
+        alarm_router::handle(&clients, &router, first.clone()),
+        alarm_router::handle(&clients, &router, first)
+    );
+    let mut actions = vec![a.expect("first").action, b.expect("first again").action];
+    for host in 1..200 {
+        let at = format!("2026-11-20T04:{:02}:{:02}.000+0000", host * 120 / 200 / 60, host * 120 / 200 % 60);
+        actions
+            .push(alarm_router::handle(&clients, &router, storefront(host, "ALARM", &at)).await.expect("alarm").action);
+    }
+    // THEN one page went out, and every other alarm joined the group
+    use alarm_router::DecisionAction::{Group, Ignore, Incident};
+    assert_eq!(actions.iter().filter(|a| **a == Incident).count(), 1, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == Group).count(), 199, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == Ignore).count(), 1, "the racing redelivery: {actions:?}");
+    let pages = moto.drain_queue(&queue).await;
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert_eq!(pages[0].attributes.get("kind").map(String::as_str), Some("incident"));
+    // WHEN they return to OK, one by one
+    let mut recoveries = 0;
+    for host in 0..200 {
+        let decision = alarm_router::handle(&clients, &router, storefront(host, "OK", "2026-11-20T04:30:00.000+0000"))
+            .await
+            .expect("ok");
+        if matches!(decision.outcome, alarm_router::Outcome::Resolved { .. }) {
+            recoveries += 1;
+            assert_eq!(host, 199, "only the last OK resolves the group");
+        }
+    }
+    // THEN one recovery notice, for the whole group
+    assert_eq!(recoveries, 1);
+    let after = moto.drain_queue(&queue).await;
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0].attributes.get("kind").map(String::as_str), Some("recovery"));
+    assert!(after[0].message.contains("all 200 alarm(s) of route storefront are back to OK"), "{}", after[0].message);
 }

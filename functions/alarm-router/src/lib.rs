@@ -9,6 +9,8 @@
 //! so that every message people read comes from one writer, in one voice, with the same SNS
 //! message attributes ([`shared::page::ATTRIBUTE_NAMES`]).
 
+pub mod groups;
+
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_ssmincidents::types::{
@@ -23,6 +25,8 @@ use shared::incident::execution_arn;
 use shared::page::{ExecutionDocument, MessageKind, Page, attributes};
 use shared::text::{SNS_ATTRIBUTES_RESERVE, SNS_MESSAGE_BYTES, truncate};
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
+
+use crate::groups::{Departure, Groups, Membership};
 use strum::{EnumIter, IntoStaticStr};
 
 /// Incident Manager keeps at most this much of the triggering event.
@@ -57,6 +61,8 @@ pub struct RouterConfig {
     /// Incident Manager response plan; `None` sends incidents to SNS.
     pub response_plan_arn: Option<String>,
     pub routes: Routes,
+    /// The state table (`STATE_TABLE`) where incident groups are kept; `None` groups nothing.
+    pub state_table: Option<String>,
 }
 
 impl RouterConfig {
@@ -69,6 +75,7 @@ impl RouterConfig {
             topic_arn: shared::required_env("ALERT_TOPIC_ARN").map_err(RouterError::ConfigError)?,
             response_plan_arn: shared::optional_env("RESPONSE_PLAN_ARN"),
             routes,
+            state_table: shared::optional_env("STATE_TABLE"),
         })
     }
 }
@@ -79,6 +86,7 @@ pub struct Clients {
     pub sfn: aws_sdk_sfn::Client,
     pub sns: aws_sdk_sns::Client,
     pub incidents: aws_sdk_ssmincidents::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Clients {
@@ -87,7 +95,17 @@ impl Clients {
             sfn: aws_sdk_sfn::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             incidents: aws_sdk_ssmincidents::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
+    }
+}
+
+impl RouterConfig {
+    /// The group `alarm` belongs to on `route` and the table it is kept in, when the route groups.
+    fn group_of<'a>(&'a self, clients: &'a Clients, route: &Route, alarm: &Alarm) -> Option<(Groups<'a>, String)> {
+        let table = self.state_table.as_deref()?;
+        let key = route.group_key(alarm)?;
+        Some((Groups { client: &clients.dynamodb, table }, key))
     }
 }
 
@@ -112,6 +130,8 @@ pub enum DecisionAction {
     Notify,
     Ignore,
     Resolve,
+    /// The alarm joined an open group: no page (its remediation, if any, still runs).
+    Group,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +162,20 @@ pub enum Outcome {
     /// already: one recovery message per fixed alarm.
     #[serde(rename_all = "camelCase")]
     AnnouncedByExecution { announcing_execution_arn: String },
+    /// The alarm joined its route's open group: it pages no one (a remediation still runs).
+    #[serde(rename_all = "camelCase")]
+    Grouped {
+        group: String,
+        /// The incident key of the ALARM that opened the group.
+        opened_by: String,
+        members: usize,
+        firing: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_arn: Option<String>,
+    },
+    /// The alarm left its group, whose other members still fire: the recovery waits for them.
+    #[serde(rename_all = "camelCase")]
+    StillFiringInGroup { group: String, firing: usize },
     /// Nothing was done, for this reason.
     Ignored { reason: String },
 }
@@ -158,10 +192,45 @@ pub enum PageRequest {
 /// EventBridge alarm event for [`handle`].
 pub async fn dispatch(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Value, RouterError> {
     let answer = match event.get("page") {
-        Some(_) => serde_json::to_value(write_page(event)?),
+        Some(_) => serde_json::to_value(page_for(clients, config, event).await?),
         None => serde_json::to_value(handle(clients, config, event).await?),
     };
     answer.map_err(|e| RouterError::ConfigError(format!("the answer does not serialize: {e}")))
+}
+
+/// The page the state machine publishes, or a suppressed one when the alarm's group speaks for it:
+/// an escalation pages only if its group has not paged yet, and a grouped alarm's recovery is the
+/// group's to announce, when its last member is OK. Whether a route groups comes from the
+/// deployed rules, never from the task input.
+pub async fn page_for(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Page, RouterError> {
+    let grouping = serde_json::from_value::<PageContext>(event.clone()).ok().and_then(|context| {
+        let route = config.routes.by_name(&context.route.name)?;
+        let (groups, key) = config.group_of(clients, &route, &context.alarm)?;
+        Some((groups, key, context.page))
+    });
+    let mut page = write_page(event)?;
+    if let Some((groups, key, request)) = grouping {
+        let speaks = match request {
+            PageRequest::Escalation => groups.claim_page(&key).await?,
+            PageRequest::Recovery => false,
+        };
+        if !speaks {
+            page.suppressed = true;
+            page.why = Some(match request {
+                PageRequest::Escalation => format!("group {key} has paged already"),
+                PageRequest::Recovery => format!("group {key} announces its recovery when its last alarm is OK"),
+            });
+        }
+    }
+    Ok(page)
+}
+
+/// What a page request says about its alarm, to find its group.
+#[derive(Deserialize)]
+struct PageContext {
+    page: PageRequest,
+    alarm: Alarm,
+    route: Route,
 }
 
 /// Writes the page the state machine publishes; no side effect, no AWS call.
@@ -208,6 +277,10 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
         // resolves whatever is open for the alarm and announces the recovery either way: a notice
         // too many is better than an incident left open.
         AlarmState::Ok => {
+            if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
+                let outcome = leave_group(clients, config, &alarm, &route, &incident_key, &groups, &group).await?;
+                return Ok(decide(DecisionAction::Resolve, outcome));
+            }
             if route.action == Action::Remediate
                 && let Some(outcome) = recovery_told_by_execution(clients, config, &alarm, &route).await
             {
@@ -217,21 +290,104 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
             let outcome = resolve(clients, config, &alarm, &route, &incident_key).await?;
             Ok(decide(DecisionAction::Resolve, outcome))
         }
-        AlarmState::Alarm => match route.action {
+        AlarmState::Alarm => {
+            if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
+                let window = route.group.as_ref().map(|g| g.window_seconds).unwrap_or_default();
+                let pages_itself = route.action != Action::Remediate;
+                let membership =
+                    groups.join(&group, window, &alarm, &incident_key, pages_itself, chrono::Utc::now()).await?;
+                if membership == Membership::Redelivered && pages_itself {
+                    // The first delivery paged; starting an execution again is harmless, paging is not.
+                    return Ok(ignored(format!("a redelivery of the ALARM that opened group {group}: paged already")));
+                }
+                if let Membership::Joined { opened_by, members, firing } = membership {
+                    tracing::info!(group = %group, members, firing, "joined the open group: no page");
+                    // Each alarm is still remediated, under the breaker; only the paging is shared.
+                    let execution_arn = match route.action {
+                        Action::Remediate => {
+                            match start_remediation(clients, config, &alarm, &route, &incident_key).await? {
+                                Outcome::StartedExecution { execution_arn, .. } => Some(execution_arn),
+                                // Could not start: the fallback has paged, as for any alarm.
+                                other => return Ok(decide(DecisionAction::Remediate, other)),
+                            }
+                        }
+                        _ => None,
+                    };
+                    let outcome = Outcome::Grouped { group, opened_by, members, firing, execution_arn };
+                    return Ok(decide(DecisionAction::Group, outcome));
+                }
+            }
+            handle_alarm(clients, config, &alarm, &route, &incident_key, &event)
+                .await
+                .map(|(action, outcome)| decide(action, outcome))
+        }
+    }
+}
+
+/// An ALARM handled on its own (or as the first of its group), as its route's action says.
+async fn handle_alarm(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    incident_key: &IncidentKey,
+    event: &Value,
+) -> Result<(DecisionAction, Outcome), RouterError> {
+    let (alarm, route) = (alarm.clone(), route.clone());
+    let incident_key = incident_key.clone();
+    {
+        match route.action {
             Action::Remediate => {
                 let outcome = start_remediation(clients, config, &alarm, &route, &incident_key).await?;
-                Ok(decide(DecisionAction::Remediate, outcome))
+                Ok((DecisionAction::Remediate, outcome))
             }
             Action::Incident => {
-                let outcome = open_incident(clients, config, &alarm, &route, &incident_key, &event).await?;
-                Ok(decide(DecisionAction::Incident, outcome))
+                let outcome = open_incident(clients, config, &alarm, &route, &incident_key, event).await?;
+                Ok((DecisionAction::Incident, outcome))
             }
             Action::Notify | Action::Ignore => {
                 let outcome =
                     notify(clients, config, &alarm, &route, &incident_key, MessageKind::Notification, None).await?;
-                Ok(decide(DecisionAction::Notify, outcome))
+                Ok((DecisionAction::Notify, outcome))
             }
-        },
+        }
+    }
+}
+
+/// An OK of a grouped alarm: it leaves its group, and the last to leave announces the recovery,
+/// once, for the whole group. An alarm that was not firing in a group was never announced.
+async fn leave_group(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+    groups: &Groups<'_>,
+    group: &str,
+) -> Result<Outcome, RouterError> {
+    match groups.leave(group, alarm).await? {
+        Departure::NotFiring => Ok(Outcome::Ignored {
+            reason: format!(
+                "{} is not firing in an open group of route {}: nothing was announced",
+                alarm.name, route.name
+            ),
+        }),
+        Departure::Left { firing, .. } => Ok(Outcome::StillFiringInGroup { group: group.to_owned(), firing }),
+        Departure::Resolved { members, first_alarm_arn, .. } => {
+            let mut resolved = Vec::new();
+            if config.response_plan_arn.is_some() {
+                for arn in open_incidents_for(&clients.incidents, &first_alarm_arn).await? {
+                    resolve_incident(&clients.incidents, &arn, alarm, &key.for_record(&arn)).await?;
+                    resolved.push(arn);
+                }
+            }
+            let note = format!(
+                "Group {group}: all {members} alarm(s) of route {} are back to OK; {} was the last.",
+                route.name, alarm.name
+            );
+            let message_id = publish(clients, config, alarm, route, key, MessageKind::Recovery, Some(&note)).await?;
+            Ok(Outcome::Resolved { incident_record_arns: resolved, message_id })
+        }
     }
 }
 
@@ -463,7 +619,8 @@ async fn notify(
     kind: MessageKind,
     fallback: Option<(&str, &str)>,
 ) -> Result<Outcome, RouterError> {
-    let message_id = publish(clients, config, alarm, route, key, kind, fallback.map(|(_, why)| why)).await?;
+    let problem = fallback.map(|(_, why)| format!("Automation could not act: {why}"));
+    let message_id = publish(clients, config, alarm, route, key, kind, problem.as_deref()).await?;
     Ok(Outcome::Published { message_id, fallback_from: fallback.map(|(action, _)| action.to_owned()) })
 }
 
@@ -506,10 +663,11 @@ async fn publish(
 }
 
 /// The notification a human reads: what fired, why, where, and where to look next.
-pub fn message_body(alarm: &Alarm, route: &Route, key: &IncidentKey, label: &str, problem: Option<&str>) -> String {
+/// `note` is a line said right after the headline (why automation could not act, or the group).
+pub fn message_body(alarm: &Alarm, route: &Route, key: &IncidentKey, label: &str, note: Option<&str>) -> String {
     let mut lines = vec![format!("{label}: {}", alarm.name)];
-    if let Some(problem) = problem {
-        lines.push(format!("Automation could not act: {problem}"));
+    if let Some(line) = note {
+        lines.push(line.to_owned());
     }
     let previous = alarm.previous_state.map(|s| s.as_str()).unwrap_or("unknown");
     lines.push(format!("State: {previous} -> {} at {}", alarm.state, alarm.timestamp_rfc3339()));

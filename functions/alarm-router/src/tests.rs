@@ -29,15 +29,23 @@ fn config(response_plan: Option<&str>) -> RouterConfig {
         topic_arn: TOPIC.into(),
         response_plan_arn: response_plan.map(str::to_owned),
         routes: Routes::example().expect("example routes"),
+        state_table: None,
     }
 }
 
 /// Real SDK clients whose calls are answered by the given rules; retries off so errors surface.
 fn clients(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule]) -> Clients {
+    clients_with_table(sfn, sns, incidents, &[])
+}
+
+/// [`clients`], with the state table's calls answered by `dynamodb`.
+fn clients_with_table(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule], dynamodb: &[&Rule]) -> Clients {
     Clients {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(RetryConfig::disabled())),
         sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |c| c.retry_config(RetryConfig::disabled())),
         incidents: mock_client!(aws_sdk_ssmincidents, RuleMode::MatchAny, incidents, |c| c
+            .retry_config(RetryConfig::disabled())),
+        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb, |c| c
             .retry_config(RetryConfig::disabled())),
     }
 }
@@ -593,4 +601,201 @@ fn the_state_machine_gets_its_pages_written_and_junk_is_refused() {
         <&str>::from(&write_page(serde_json::json!({"page": "escalation"})).expect_err("no document")),
         "InvalidEvent"
     );
+}
+
+// ---------------------------------------------------------------- incident groups
+
+mod groups {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use std::collections::HashMap;
+
+    fn grouped_config() -> RouterConfig {
+        RouterConfig { state_table: Some("state".into()), ..config(None) }
+    }
+
+    fn opened() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build())
+    }
+
+    fn open_already() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+            PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+        })
+    }
+
+    fn group_item(opened_by: &str, firing: &[&str], seen: &[&str], paged: bool) -> HashMap<String, AttributeValue> {
+        let set = |arns: &[&str]| AttributeValue::Ss(arns.iter().map(|a| (*a).to_owned()).collect());
+        let mut item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("group#storefront/AvailabilityZone=eu-west-1a".into())),
+            ("openedBy".to_owned(), AttributeValue::S(opened_by.into())),
+            ("firstAlarmArn".to_owned(), AttributeValue::S("arn:first".into())),
+            ("paged".to_owned(), AttributeValue::Bool(paged)),
+            ("seen".to_owned(), set(seen)),
+        ]);
+        if !firing.is_empty() {
+            item.insert("firing".into(), set(firing));
+        }
+        item
+    }
+
+    fn updated(item: HashMap<String, AttributeValue>) -> Rule {
+        mock!(aws_sdk_dynamodb::Client::update_item)
+            .then_output(move || UpdateItemOutput::builder().set_attributes(Some(item.clone())).build())
+    }
+
+    fn update_refused(old: Option<HashMap<String, AttributeValue>>) -> Rule {
+        mock!(aws_sdk_dynamodb::Client::update_item).then_error(move || {
+            UpdateItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().set_item(old.clone()).build(),
+            )
+        })
+    }
+
+    fn storefront(host: &str, state: &str) -> Value {
+        let mut alarm = event("storefront-alarm.json");
+        let name = format!("storefront-checkout-5xx-{host}");
+        alarm["detail"]["alarmName"] = Value::from(name.clone());
+        alarm["resources"][0] = Value::from(format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"));
+        alarm["detail"]["state"]["value"] = Value::from(state);
+        alarm
+    }
+
+    #[test]
+    fn the_group_key_is_the_route_and_the_dimensions_it_splits_by() {
+        let routes = Routes::example().expect("routes");
+        let alarm = shared::Alarm::from_event(&storefront("i-1", "ALARM")).expect("alarm");
+        let route = routes.route(&alarm);
+        assert_eq!(route.group_key(&alarm).as_deref(), Some("storefront/AvailabilityZone=eu-west-1a"));
+        let web = shared::Alarm::from_event(&event("metric-alarm.json")).expect("alarm");
+        assert_eq!(routes.route(&web).group_key(&web).as_deref(), Some("web-nginx"));
+        let api = shared::Alarm::from_event(&event("metric-math-alarm.json")).expect("alarm");
+        assert_eq!(routes.route(&api).group_key(&api), None, "routes without group: every alarm alone");
+    }
+
+    #[tokio::test]
+    async fn the_first_alarm_of_a_group_opens_it_and_pages_as_usual() {
+        let (put, sns) = (opened(), published());
+        let decision =
+            handle(&clients_with_table(&[], &[&sns], &[], &[&put]), &grouped_config(), storefront("i-1", "ALARM"))
+                .await
+                .expect("decision");
+        assert_eq!(decision.action, DecisionAction::Incident);
+        assert_eq!((put.num_calls(), sns.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_later_alarm_joins_the_open_group_and_pages_no_one() {
+        let (put, sns) = (open_already(), published());
+        let joined = updated(group_item(
+            "storefront__first__0",
+            &["arn:first", "arn:second"],
+            &["arn:first", "arn:second"],
+            true,
+        ));
+        let decision = handle(
+            &clients_with_table(&[], &[&sns], &[], &[&put, &joined]),
+            &grouped_config(),
+            storefront("i-2", "ALARM"),
+        )
+        .await
+        .expect("decision");
+        assert_eq!(decision.action, DecisionAction::Group);
+        assert!(
+            matches!(&decision.outcome, Outcome::Grouped { members: 2, firing: 2, opened_by, execution_arn: None, .. } if opened_by == "storefront__first__0"),
+            "{:?}",
+            decision.outcome
+        );
+        assert_eq!(sns.num_calls(), 0, "no second page");
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_first_alarm_does_not_page_twice() {
+        // GIVEN the opening ALARM's first delivery opened the group (and paged)
+        let alarm = storefront("i-1", "ALARM");
+        let key = IncidentKey::for_transition("storefront", &shared::Alarm::from_event(&alarm).expect("alarm"));
+        let (put, sns) = (open_already(), published());
+        let again = updated(group_item(key.as_str(), &["arn:first"], &["arn:first"], true));
+        // WHEN it is delivered again (or two deliveries race, and this one loses the put)
+        let decision = handle(&clients_with_table(&[], &[&sns], &[], &[&put, &again]), &grouped_config(), alarm)
+            .await
+            .expect("decision");
+        // THEN nothing is published a second time
+        assert_eq!(sns.num_calls(), 0);
+        assert_eq!(decision.action, DecisionAction::Ignore, "{:?}", decision.outcome);
+    }
+
+    #[tokio::test]
+    async fn a_joining_alarm_of_a_remediating_route_is_still_remediated() {
+        let (put, sfn, sns) = (open_already(), started(), published());
+        let joined = updated(group_item("web-nginx__other__0", &["a", "b"], &["a", "b"], false));
+        let decision = handle(
+            &clients_with_table(&[&sfn], &[&sns], &[], &[&put, &joined]),
+            &grouped_config(),
+            event("metric-alarm.json"),
+        )
+        .await
+        .expect("decision");
+        assert!(matches!(&decision.outcome, Outcome::Grouped { execution_arn: Some(_), .. }), "{:?}", decision.outcome);
+        assert_eq!((sfn.num_calls(), sns.num_calls()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn only_the_last_ok_of_a_group_announces_its_recovery_once() {
+        let cases = [
+            // (what the table says, recoveries published)
+            (updated(group_item("k", &["arn:other"], &["arn:other", "arn:this"], true)), 0),
+            (updated(group_item("k", &[], &["arn:other", "arn:this"], true)), 1),
+            // not firing in an open group: redelivered OK, or never announced
+            (update_refused(None), 0),
+        ];
+        for (table, expected) in cases {
+            let sns = published();
+            let decision =
+                handle(&clients_with_table(&[], &[&sns], &[], &[&table]), &grouped_config(), storefront("i-1", "OK"))
+                    .await
+                    .expect("decision");
+            assert_eq!(sns.num_calls(), expected, "{:?}", decision.outcome);
+        }
+    }
+
+    fn page_request(page: &str) -> Value {
+        let path = format!("{}/../../events/slack-channel-creator/escalation.json", env!("CARGO_MANIFEST_DIR"));
+        let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+        request["page"] = Value::from(page);
+        request
+    }
+
+    #[tokio::test]
+    async fn only_the_first_escalation_of_a_group_pages() {
+        // (the claim's answer, suppressed?)
+        let cases = [
+            (updated(HashMap::new()), false),
+            (update_refused(Some(group_item("k", &["a"], &["a"], true))), true),
+            // no group in the table (expired): page rather than lose it
+            (update_refused(None), false),
+        ];
+        for (claim, suppressed) in cases {
+            let page =
+                page_for(&clients_with_table(&[], &[], &[], &[&claim]), &grouped_config(), page_request("escalation"))
+                    .await
+                    .expect("page");
+            assert_eq!(page.suppressed, suppressed, "{page:?}");
+            assert!(page.message.starts_with("ESCALATED: web-nginx-down"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grouped_alarms_recovery_is_left_to_its_group_and_the_route_comes_from_the_rules() {
+        let page = page_for(&clients(&[], &[], &[]), &grouped_config(), page_request("recovery")).await.expect("page");
+        assert!(page.suppressed, "{page:?}");
+        // A task input claiming another route does not change what the deployed rules say.
+        let mut forged = page_request("recovery");
+        forged["route"]["name"] = Value::from("not-a-route");
+        let page = page_for(&clients(&[], &[], &[]), &grouped_config(), forged).await.expect("page");
+        assert!(!page.suppressed, "an unknown route is not grouped: {page:?}");
+    }
 }

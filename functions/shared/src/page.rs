@@ -65,6 +65,12 @@ pub fn attributes(route: &Route, alarm: &Alarm, kind: MessageKind) -> [(&'static
 pub struct Page {
     pub subject: String,
     pub message: String,
+    /// True when the page must not be published: its alarm's group has paged (or will announce
+    /// the recovery) already. The state machine skips the publish; `why` says so in its history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// The first-response document as the state machine hands it to `Write Page` and `Open War Room`:
@@ -303,7 +309,12 @@ impl ExecutionDocument {
         }
         text.push(String::new());
         text.extend(self.references());
-        Page { subject: self.notice.escalated_subject.clone(), message: bounded(&text.join("\n")) }
+        Page {
+            subject: self.notice.escalated_subject.clone(),
+            message: bounded(&text.join("\n")),
+            suppressed: false,
+            why: None,
+        }
     }
 
     /// The page that tells people automation fixed the alarm, verified by the alarm itself.
@@ -333,7 +344,12 @@ impl ExecutionDocument {
         text.extend(self.alarm_facts());
         text.push(String::new());
         text.extend(self.references());
-        Page { subject: self.notice.recovered_subject.clone(), message: bounded(&text.join("\n")) }
+        Page {
+            subject: self.notice.recovered_subject.clone(),
+            message: bounded(&text.join("\n")),
+            suppressed: false,
+            why: None,
+        }
     }
 
     /// What fired, since when, where, on which route.

@@ -409,6 +409,79 @@ pub struct Rule {
     /// E-mail addresses of the people invited to the war room when the route escalates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responders: Vec<String>,
+    /// How the rule's alarms group into one problem; absent: every alarm is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Grouping>,
+}
+
+/// How a rule's alarms group into one problem, paged once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Grouping {
+    /// `route`: the route's alarms are one group (one per combination of `dimensions` values).
+    pub by: GroupBy,
+    /// Metric dimensions whose values split the route's group (`AutoScalingGroupName`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<String>,
+    /// How long a group stays open after its last ALARM, even if a member never returns to OK.
+    #[serde(default = "default_group_window")]
+    pub window_seconds: u64,
+}
+
+/// What a group is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GroupBy {
+    /// Every alarm of the route (split by `dimensions`, when given).
+    Route,
+    /// Every alarm alone: no grouping (the same as leaving `group` out).
+    Alarm,
+}
+
+/// The default [`Grouping::window_seconds`]: an hour.
+pub const DEFAULT_GROUP_WINDOW_SECONDS: u64 = 3600;
+const GROUP_WINDOW_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+
+fn default_group_window() -> u64 {
+    DEFAULT_GROUP_WINDOW_SECONDS
+}
+
+impl Grouping {
+    fn validate(&self) -> Result<(), String> {
+        if !GROUP_WINDOW_RANGE.contains(&self.window_seconds) {
+            return Err(format!(
+                "group.windowSeconds {} is outside {}-{}",
+                self.window_seconds,
+                GROUP_WINDOW_RANGE.start(),
+                GROUP_WINDOW_RANGE.end()
+            ));
+        }
+        if self.by == GroupBy::Alarm && !self.dimensions.is_empty() {
+            return Err("group.dimensions only split groups of by: route".into());
+        }
+        if let Some(bad) = self.dimensions.iter().find(|d| d.is_empty() || d.len() > 255) {
+            return Err(format!("group.dimensions: {bad:?} is not a dimension name (1-255 characters)"));
+        }
+        Ok(())
+    }
+
+    /// The key of the group `alarm` belongs to on `route`; `None` when alarms are not grouped.
+    /// `<route>` alone, or `<route>/<Dimension>=<value>,...` with the values of `dimensions`
+    /// (`-` for a dimension the alarm's metric does not have).
+    pub fn key(&self, route: &str, alarm: &Alarm) -> Option<String> {
+        if self.by == GroupBy::Alarm {
+            return None;
+        }
+        if self.dimensions.is_empty() {
+            return Some(route.to_owned());
+        }
+        let values: Vec<String> = self
+            .dimensions
+            .iter()
+            .map(|d| format!("{d}={}", alarm.dimensions.get(d).map(String::as_str).unwrap_or("-")))
+            .collect();
+        Some(format!("{route}/{}", values.join(",")))
+    }
 }
 
 /// The fallback when no rule matches.
@@ -458,9 +531,17 @@ pub struct Route {
     /// E-mail addresses of the people invited to the war room when the route escalates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responders: Vec<String>,
+    /// How the route's alarms group; absent: every alarm alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Grouping>,
 }
 
 impl Route {
+    /// The key of the group `alarm` belongs to on this route; `None` when it is not grouped.
+    pub fn group_key(&self, alarm: &Alarm) -> Option<String> {
+        self.group.as_ref().and_then(|g| g.key(&self.name, alarm))
+    }
+
     fn of(rule: &Rule) -> Self {
         Self {
             name: rule.name.clone(),
@@ -470,6 +551,7 @@ impl Route {
             runbook_url: rule.runbook_url.clone(),
             remediation: rule.remediation.clone(),
             responders: rule.responders.clone(),
+            group: rule.group.clone(),
         }
     }
 }
@@ -510,6 +592,9 @@ impl Routes {
                 (_, None) => {}
             }
             validate_responders(&rule.responders).map_err(fail)?;
+            if let Some(group) = &rule.group {
+                group.validate().map_err(fail)?;
+            }
             let regex = match &rule.conditions.alarm_name {
                 Some(NameMatch::Regex(pattern)) => Some(
                     regex::RegexBuilder::new(pattern)
@@ -572,6 +657,7 @@ impl Routes {
             runbook_url: self.default.runbook_url.clone(),
             remediation: None,
             responders: Vec::new(),
+            group: None,
         }
     }
 
@@ -847,6 +933,28 @@ default:
         assert_eq!(default_recovery_seconds(None, None), 600);
         let yaml = "rules:\n  - name: r\n    action: remediate\n    remediation:\n      targets: { instanceIds: [i-0123456789abcdef0] }\n      service: nginx\n      recoverySeconds: 5\n";
         assert!(Routes::from_yaml(yaml).expect_err("too short").0.contains("recoverySeconds"));
+    }
+
+    #[test]
+    fn group_settings_are_checked_when_the_rules_load() {
+        let rule = |group: &str| {
+            format!(
+                "rules:\n  - name: r\n    match: {{ alarmName: {{ prefix: r- }} }}\n    action: notify\n    group: {group}\n"
+            )
+        };
+        assert!(Routes::from_yaml(&rule("{ by: route }")).is_ok());
+        assert!(Routes::from_yaml(&rule("{ by: route, dimensions: [AvailabilityZone], windowSeconds: 60 }")).is_ok());
+        for (group, named) in [
+            ("{ by: route, windowSeconds: 10 }", "windowSeconds"),
+            ("{ by: route, windowSeconds: 100000 }", "windowSeconds"),
+            ("{ by: alarm, dimensions: [AvailabilityZone] }", "dimensions"),
+            ("{ by: route, dimensions: [\"\"] }", "dimensions"),
+            ("{ by: host }", "by"),
+            ("{ by: route, every: 5 }", "every"),
+        ] {
+            let err = Routes::from_yaml(&rule(group)).expect_err(group);
+            assert!(err.0.contains(named), "{group}: {err}");
+        }
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub fn local_substitutions(region: &str, topic_arn: &str) -> Vec<(String, String
 pub struct Emulator {
     pub topic_arn: String,
     pub state_machine_arn: String,
+    /// The state table (incident groups), as `STATE_TABLE` names it in the stack.
+    pub state_table: String,
     /// The Slack Web API the war room talks to: `SLACK_API_URL`, else `make slack-emulator`'s.
     pub slack_api_url: String,
 }
@@ -117,12 +119,13 @@ impl Emulator {
         let sns = aws_sdk_sns::Client::new(config);
         let topic = sns.create_topic().name(TOPIC_NAME).send().await.map_err(|e| emulator_error("CreateTopic", &e))?;
         let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
+        let state_table = state_table(config).await?;
 
         let sfn = aws_sdk_sfn::Client::new(config);
         let machines = sfn.list_state_machines().send().await.map_err(|e| emulator_error("ListStateMachines", &e))?;
         if let Some(found) = machines.state_machines().iter().find(|m| m.name() == STATE_MACHINE_NAME) {
             let state_machine_arn = found.state_machine_arn().to_owned();
-            return Ok(Self { topic_arn, state_machine_arn, slack_api_url: local_slack_api_url() });
+            return Ok(Self { topic_arn, state_machine_arn, state_table, slack_api_url: local_slack_api_url() });
         }
         let path = repo_root().join("statemachines/first-response.asl.json");
         let mut definition = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -139,8 +142,38 @@ impl Emulator {
             .await
             .map_err(|e| emulator_error("CreateStateMachine", &e))?;
         let state_machine_arn = created.state_machine_arn().to_owned();
-        Ok(Self { topic_arn, state_machine_arn, slack_api_url: local_slack_api_url() })
+        Ok(Self { topic_arn, state_machine_arn, state_table, slack_api_url: local_slack_api_url() })
     }
+}
+
+/// The name of the state table in the emulator.
+pub const STATE_TABLE_NAME: &str = "first-response-state";
+
+/// Creates the state table in the emulator, keyed as `infra/template.yaml` declares it, unless
+/// it exists.
+async fn state_table(config: &SdkConfig) -> Result<String, String> {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    if dynamodb.describe_table().table_name(STATE_TABLE_NAME).send().await.is_ok() {
+        return Ok(STATE_TABLE_NAME.to_owned());
+    }
+    let built = |e: aws_sdk_dynamodb::error::BuildError| format!("the state table's definition: {e}");
+    dynamodb
+        .create_table()
+        .table_name(STATE_TABLE_NAME)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(built)?,
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().map_err(built)?)
+        .send()
+        .await
+        .map_err(|e| emulator_error("CreateTable", &e))?;
+    Ok(STATE_TABLE_NAME.to_owned())
 }
 
 /// Creates the product's SSM document in the emulator, with the content `infra/template.yaml`
@@ -234,6 +267,7 @@ pub async fn invoke(
                 topic_arn: emulator.topic_arn.clone(),
                 response_plan_arn: shared::optional_env("RESPONSE_PLAN_ARN"),
                 routes,
+                state_table: Some(emulator.state_table.clone()),
             };
             Ok(alarm_router::dispatch(&alarm_router::Clients::new(config), &router, payload).await?)
         }

@@ -123,6 +123,7 @@ async fn product_tasks(required: bool, alarm: SimulatedAlarm) -> Result<ProductT
             Emulator {
                 topic_arn: format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC_NAME}", region()),
                 state_machine_arn: format!("arn:aws:states:{}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}", region()),
+                state_table: local_invoke::STATE_TABLE_NAME.to_owned(),
                 slack_api_url: local_invoke::local_slack_api_url(),
             }
         }

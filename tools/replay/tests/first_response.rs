@@ -21,8 +21,9 @@ const RESTART_THEN_CHECK: [&str; 7] = [
     "Check Recovery",
     "Verified?",
 ];
-/// How it ends once the alarm itself is OK.
-const RECOVERED: [&str; 4] = ["Verified?", "Write Recovery Page", "Notify Recovered", "Recovered"];
+/// How it ends once the alarm itself is OK: web-nginx groups its alarms, so the recovery is its
+/// group's to announce (the router does, with the group's last OK) and the execution says nothing.
+const RECOVERED: [&str; 4] = ["Verified?", "Write Recovery Page", "Group Announces Recovery?", "Recovered"];
 
 fn count(path: &[String], state: &str) -> usize {
     path.iter().filter(|s| *s == state).count()
@@ -98,7 +99,9 @@ async fn every_sample_alarm_takes_the_path_its_route_calls_for() {
             continue;
         }
         match decision["action"].as_str() {
-            Some("remediate") => {
+            // A grouped alarm of a route that does not remediate only joins its group.
+            Some("group") if outcome.is_none() => assert_eq!(decision["outcome"]["did"], "grouped", "{name}"),
+            Some("remediate" | "group") => {
                 let outcome = outcome.unwrap_or_else(|| panic!("{name}: the router started no execution"));
                 assert_eq!(outcome.status, Status::Succeeded, "{name}: {:?}", outcome.summary());
                 let path = path_taken(&outcome);
@@ -110,7 +113,7 @@ async fn every_sample_alarm_takes_the_path_its_route_calls_for() {
                 assert_eq!(output["remediation"]["stage"], "recovered", "{name}");
                 assert_eq!(output["remediation"]["alarmState"], "OK", "{name}: verified by the alarm itself");
                 assert_eq!(output["failures"]["breakerOpen"], false, "{name}");
-                assert!(output["notified"]["messageId"].is_string(), "{name}: {output}");
+                assert_eq!(output["page"]["suppressed"], true, "{name}: the group announces the recovery: {output}");
                 remediated += 1;
             }
             Some("notify" | "incident" | "ignore" | "resolve") => {
@@ -132,7 +135,17 @@ async fn an_open_breaker_escalates_without_touching_the_instances() {
     let outcome = outcome.expect("execution");
     assert_eq!((outcome.status, outcome.error.as_deref()), (Status::Failed, Some("Escalated")));
     let path = path_taken(&outcome);
-    assert_eq!(&path[..5], ["Prepare", "Count Recent Failures", "Breaker Open?", "Write Escalation Page", "Escalate"]);
+    assert_eq!(
+        &path[..6],
+        [
+            "Prepare",
+            "Count Recent Failures",
+            "Breaker Open?",
+            "Write Escalation Page",
+            "Group Paged Already?",
+            "Escalate"
+        ]
+    );
     assert!(!path.contains(&"Restart".to_owned()));
     let ssm = aws_sdk_ssm::Client::new(&tasks.config);
     assert!(ssm.list_commands().send().await.expect("commands").commands().is_empty(), "no restart was sent");
@@ -149,7 +162,8 @@ async fn a_failed_verification_escalates_with_its_evidence() {
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
     let path = path_taken(&outcome);
     assert!(
-        path.windows(4).any(|w| w == ["Check Recovery", "Verified?", "Write Escalation Page", "Escalate"]),
+        path.windows(5)
+            .any(|w| w == ["Check Recovery", "Verified?", "Write Escalation Page", "Group Paged Already?", "Escalate"]),
         "{path:?}"
     );
     let message = published_escalation(&outcome);
@@ -166,7 +180,11 @@ async fn an_unreachable_target_is_caught_and_escalated() {
         replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
     let outcome = outcome.expect("execution");
     assert_eq!(outcome.error.as_deref(), Some("Escalated"));
-    assert!(path_taken(&outcome).windows(3).any(|w| w == ["Restart", "Write Escalation Page", "Escalate"]));
+    let path = path_taken(&outcome);
+    assert!(
+        path.windows(4).any(|w| w == ["Restart", "Write Escalation Page", "Group Paged Already?", "Escalate"]),
+        "{path:?}"
+    );
 }
 
 #[tokio::test]
@@ -316,7 +334,7 @@ async fn a_subscriber_reads_pages_with_the_documented_attributes_and_one_recover
     assert_eq!(outcome.expect("execution").status, Status::Succeeded);
     let (ok, _) = route(&tasks, workspace_tests::event("alarm-router/metric-ok.json")).await;
     // THEN the subscriber gets one recovery message, the execution's, readable and attributed
-    assert_eq!(ok["outcome"]["did"], "announcedByExecution", "{ok}");
+    assert_eq!(ok["outcome"]["did"], "resolved", "the group's last OK announces it: {ok}");
     let received = moto.drain_queue(&queue).await;
     assert_eq!(received.len(), 1, "one recovery message per fixed alarm: {received:#?}");
     let recovery = &received[0];
@@ -349,4 +367,31 @@ async fn a_subscriber_reads_pages_with_the_documented_attributes_and_one_recover
         page.attributes,
         attributes([("kind", "escalation"), ("route", "web-nginx"), ("severity", "high"), ("state", "ALARM")])
     );
+}
+
+#[tokio::test]
+async fn three_hosts_that_cannot_be_fixed_are_restarted_each_and_paged_once() {
+    // GIVEN a pager on the topic, and web hosts whose alarm keeps firing after the restart
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let mut tasks = product(&moto, &slack).await;
+    tasks.alarm = SimulatedAlarm { recovers_after: None };
+    let queue = moto.subscribe_queue(&tasks.emulator.topic_arn, "pager").await;
+    // WHEN three of them alarm (route web-nginx, grouped by route)
+    let mut escalated = 0;
+    for host in ["web-nginx-down-a", "web-nginx-down-b", "web-nginx-down-c"] {
+        let mut alarm = workspace_tests::event("alarm-router/metric-alarm.json");
+        alarm["detail"]["alarmName"] = json!(host);
+        alarm["resources"][0] = json!(format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{host}"));
+        let (decision, outcome) = replay_event(&tasks, alarm, None).await;
+        let outcome = outcome.unwrap_or_else(|| panic!("{host}: no execution: {decision}"));
+        assert_eq!(outcome.error.as_deref(), Some("Escalated"), "{host}");
+        escalated += 1;
+    }
+    // THEN each was restarted, each execution escalated, and the humans were paged once
+    let ssm = aws_sdk_ssm::Client::new(&tasks.config);
+    assert_eq!(ssm.list_commands().send().await.expect("commands").commands().len(), 3, "one restart per host");
+    assert_eq!(escalated, 3);
+    let pages = moto.drain_queue(&queue).await;
+    assert_eq!(pages.len(), 1, "one page per problem: {pages:#?}");
+    assert!(pages[0].message.starts_with("ESCALATED: web-nginx-down-a"), "{}", pages[0].message);
 }

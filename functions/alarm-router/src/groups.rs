@@ -1,0 +1,213 @@
+//! Incident groups: many alarms, one problem, one page.
+//!
+//! A route with `group: { by: route }` puts its alarms into groups kept in the state table (one
+//! DynamoDB item per group, `pk = group#<key>`). The first ALARM of a group opens it and is handled
+//! as an ungrouped alarm would be (it pages, opens the incident or starts the remediation); later
+//! ALARMs join it quietly. An escalation pages only if the group has not paged yet. The group
+//! resolves, with one recovery notice, when its last firing member returns to OK.
+//!
+//! Every write is conditional, so concurrent and repeated deliveries agree on one opener, one page
+//! and one recovery: opening is a put that only succeeds on an absent, resolved or expired group;
+//! leaving removes the alarm only while it is firing; the page is claimed by flipping `paged`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, Utc};
+use shared::aws::{describe, is_transient};
+use shared::{Alarm, IncidentKey};
+
+use crate::RouterError;
+
+/// How long a group's item outlives the group, for "what happened" questions, before TTL removes it.
+const KEEP_SECONDS: i64 = 7 * 24 * 3600;
+
+/// The state table, as the router uses it.
+#[derive(Debug, Clone)]
+pub struct Groups<'a> {
+    pub client: &'a aws_sdk_dynamodb::Client,
+    pub table: &'a str,
+}
+
+/// An alarm's place in its group after an ALARM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// This alarm opened the group: handle it as usual.
+    Opened,
+    /// A redelivery of the ALARM that opened the group: what it did is done (and paged) already.
+    Redelivered,
+    /// The group was open already: the alarm joined it and pages no one.
+    Joined { opened_by: String, members: usize, firing: usize },
+}
+
+/// What an OK did to the alarm's group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Departure {
+    /// The alarm was not firing in an open group (never grouped, or this OK was delivered before).
+    NotFiring,
+    /// Others still fire.
+    Left { firing: usize, members: usize },
+    /// It was the last: the group is resolved, and this delivery announces it.
+    Resolved { members: usize, paged: bool, opened_by: String, first_alarm_arn: String },
+}
+
+fn pk(key: &str) -> AttributeValue {
+    AttributeValue::S(format!("group#{key}"))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn set_len(item: &HashMap<String, AttributeValue>, name: &str) -> usize {
+    item.get(name).and_then(|v| v.as_ss().ok()).map(Vec::len).unwrap_or_default()
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+fn failed<E>(operation: &str, err: &aws_sdk_dynamodb::error::SdkError<E>) -> RouterError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = format!("DynamoDB {operation}: {}", describe(err));
+    if is_transient(err) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
+}
+
+impl Groups<'_> {
+    /// Puts an ALARM into its group: opens the group when none is open (absent, resolved, or past
+    /// its window), else joins it. `paged` says whether handling the opener pages by itself (a
+    /// notify or incident route), so that a later escalation does not page again.
+    ///
+    /// Windows run on the alarms' own clock (their transition timestamps), so a replayed history
+    /// groups as it did live; only the item's expiry (TTL) follows the wall clock `now`.
+    pub async fn join(
+        &self,
+        key: &str,
+        window_seconds: u64,
+        alarm: &Alarm,
+        incident_key: &IncidentKey,
+        paged: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Membership, RouterError> {
+        let at = alarm.timestamp.timestamp();
+        let open_until = at + i64::try_from(window_seconds).unwrap_or(i64::MAX / 2);
+        let ttl = open_until.max(now.timestamp()) + KEEP_SECONDS;
+        let opened = self
+            .client
+            .put_item()
+            .table_name(self.table)
+            .item("pk", pk(key))
+            .item("kind", s("group"))
+            .item("firing", AttributeValue::Ss(vec![alarm.arn.clone()]))
+            .item("seen", AttributeValue::Ss(vec![alarm.arn.clone()]))
+            .item("openedBy", s(incident_key.as_str()))
+            .item("firstAlarmArn", s(&alarm.arn))
+            .item("openedAt", s(alarm.timestamp_rfc3339()))
+            .item("lastAlarmAt", s(alarm.timestamp_rfc3339()))
+            .item("openUntil", n(open_until))
+            .item("paged", AttributeValue::Bool(paged))
+            .item("ttl", n(ttl))
+            .condition_expression("attribute_not_exists(pk) OR attribute_not_exists(firing) OR openUntil < :at")
+            .expression_attribute_values(":at", n(at))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match opened {
+            Ok(_) => return Ok(Membership::Opened),
+            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
+            Err(err) => return Err(failed("PutItem", &err)),
+        }
+        let joined = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("ADD firing :alarm, seen :alarm SET lastAlarmAt = :at, openUntil = :until, #ttl = :ttl")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
+            .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
+            .expression_attribute_values(":until", n(open_until))
+            .expression_attribute_values(":ttl", n(ttl))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| failed("UpdateItem", &e))?;
+        let item = joined.attributes().cloned().unwrap_or_default();
+        let opened_by = text(&item, "openedBy");
+        if opened_by == incident_key.as_str() {
+            return Ok(Membership::Redelivered);
+        }
+        Ok(Membership::Joined { opened_by, members: set_len(&item, "seen"), firing: set_len(&item, "firing") })
+    }
+
+    /// Takes an alarm that returned to OK out of its group; the delivery that takes the last one
+    /// out resolves the group (exactly one does: the removal is conditional on the alarm firing).
+    pub async fn leave(&self, key: &str, alarm: &Alarm) -> Result<Departure, RouterError> {
+        let left = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("DELETE firing :alarm")
+            .condition_expression("contains(firing, :arn)")
+            .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
+            .expression_attribute_values(":arn", s(&alarm.arn))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = match left {
+            Ok(out) => out.attributes().cloned().unwrap_or_default(),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                return Ok(Departure::NotFiring);
+            }
+            Err(err) => return Err(failed("UpdateItem", &err)),
+        };
+        let members = set_len(&item, "seen");
+        let firing = set_len(&item, "firing");
+        if firing > 0 {
+            return Ok(Departure::Left { firing, members });
+        }
+        Ok(Departure::Resolved {
+            members,
+            paged: item.get("paged").and_then(|v| v.as_bool().ok()).copied().unwrap_or_default(),
+            opened_by: text(&item, "openedBy"),
+            first_alarm_arn: text(&item, "firstAlarmArn"),
+        })
+    }
+
+    /// Claims the group's one page for an escalation: true when this escalation pages (the group
+    /// has not paged, or is not in the table), false when the group paged already.
+    pub async fn claim_page(&self, key: &str) -> Result<bool, RouterError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("SET paged = :yes")
+            .condition_expression("attribute_exists(pk) AND paged = :no")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    // Paged already when the group exists; page when it does not (nothing to join).
+                    Ok(e.item().is_none_or(HashMap::is_empty))
+                }
+                _ => Err(failed("UpdateItem", &err)),
+            },
+        }
+    }
+}
