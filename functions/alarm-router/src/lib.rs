@@ -10,6 +10,7 @@
 //! message attributes ([`shared::page::ATTRIBUTE_NAMES`]).
 
 pub mod groups;
+pub mod silences;
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -27,6 +28,7 @@ use shared::text::{SNS_ATTRIBUTES_RESERVE, SNS_MESSAGE_BYTES, truncate};
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
 
 use crate::groups::{Departure, Groups, Membership};
+use crate::silences::Silences;
 use strum::{EnumIter, IntoStaticStr};
 
 /// Incident Manager keeps at most this much of the triggering event.
@@ -101,6 +103,11 @@ impl Clients {
 }
 
 impl RouterConfig {
+    /// The silences, when there is a state table.
+    fn silences<'a>(&'a self, clients: &'a Clients) -> Option<Silences<'a>> {
+        Some(Silences { client: &clients.dynamodb, table: self.state_table.as_deref()? })
+    }
+
     /// The group `alarm` belongs to on `route` and the table it is kept in, when the route groups.
     fn group_of<'a>(&'a self, clients: &'a Clients, route: &Route, alarm: &Alarm) -> Option<(Groups<'a>, String)> {
         let table = self.state_table.as_deref()?;
@@ -132,6 +139,8 @@ pub enum DecisionAction {
     Resolve,
     /// The alarm joined an open group: no page (its remediation, if any, still runs).
     Group,
+    /// A silence kept the ALARM quiet.
+    Silence,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +182,15 @@ pub enum Outcome {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         execution_arn: Option<String>,
     },
+    /// A silence matched the ALARM: nobody is paged, and nothing runs unless the silence allows
+    /// automation (then the execution's escalation does not page either).
+    #[serde(rename_all = "camelCase")]
+    Silenced {
+        silence: String,
+        until: chrono::DateTime<chrono::Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_arn: Option<String>,
+    },
     /// The alarm left its group, whose other members still fire: the recovery waits for them.
     #[serde(rename_all = "camelCase")]
     StillFiringInGroup { group: String, firing: usize },
@@ -203,12 +221,23 @@ pub async fn dispatch(clients: &Clients, config: &RouterConfig, event: Value) ->
 /// group's to announce, when its last member is OK. Whether a route groups comes from the
 /// deployed rules, never from the task input.
 pub async fn page_for(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Page, RouterError> {
-    let grouping = serde_json::from_value::<PageContext>(event.clone()).ok().and_then(|context| {
+    let context = serde_json::from_value::<PageContext>(event.clone()).ok();
+    let mut page = write_page(event)?;
+    // An execution a silence let run pages no one when it escalates.
+    if let (Some(context), Some(silences)) = (&context, config.silences(clients))
+        && context.page == PageRequest::Escalation
+        && let Some(route) = config.routes.by_name(&context.route.name)
+        && let Some(silence) = shared::silence::silencing(&silences.all().await?, &route.name, &context.alarm)
+    {
+        page.suppressed = true;
+        page.why = Some(format!("silenced by {} until {}", silence.id, silence.ends_at));
+        return Ok(page);
+    }
+    let grouping = context.and_then(|context| {
         let route = config.routes.by_name(&context.route.name)?;
         let (groups, key) = config.group_of(clients, &route, &context.alarm)?;
         Some((groups, key, context.page))
     });
-    let mut page = write_page(event)?;
     if let Some((groups, key, request)) = grouping {
         let speaks = match request {
             PageRequest::Escalation => groups.claim_page(&key).await?,
@@ -277,9 +306,17 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
         // resolves whatever is open for the alarm and announces the recovery either way: a notice
         // too many is better than an incident left open.
         AlarmState::Ok => {
+            // Recoveries are never silenced; but an ALARM a silence kept quiet was never announced.
+            let silenced_by = match config.silences(clients) {
+                Some(silences) => silences.forget(&alarm).await?,
+                None => None,
+            };
             if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
                 let outcome = leave_group(clients, config, &alarm, &route, &incident_key, &groups, &group).await?;
                 return Ok(decide(DecisionAction::Resolve, outcome));
+            }
+            if let Some(silence) = silenced_by {
+                return Ok(ignored(format!("its ALARM was kept quiet by silence {silence}: nothing was announced")));
             }
             if route.action == Action::Remediate
                 && let Some(outcome) = recovery_told_by_execution(clients, config, &alarm, &route).await
@@ -291,6 +328,26 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
             Ok(decide(DecisionAction::Resolve, outcome))
         }
         AlarmState::Alarm => {
+            if let Some(silences) = config.silences(clients) {
+                let all = silences.all().await?;
+                if let Some(silence) = shared::silence::silencing(&all, &route.name, &alarm) {
+                    tracing::info!(silence = %silence.id, until = %silence.ends_at, "silenced");
+                    silences.remember_silenced(&alarm, silence, chrono::Utc::now()).await?;
+                    let execution_arn = match route.action {
+                        Action::Remediate if silence.allow_automation => {
+                            match start_remediation(clients, config, &alarm, &route, &incident_key).await? {
+                                Outcome::StartedExecution { execution_arn, .. } => Some(execution_arn),
+                                other => return Ok(decide(DecisionAction::Remediate, other)),
+                            }
+                        }
+                        _ => None,
+                    };
+                    let outcome =
+                        Outcome::Silenced { silence: silence.id.clone(), until: silence.ends_at, execution_arn };
+                    return Ok(decide(DecisionAction::Silence, outcome));
+                }
+                silences.forget(&alarm).await?;
+            }
             if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
                 let window = route.group.as_ref().map(|g| g.window_seconds).unwrap_or_default();
                 let pages_itself = route.action != Action::Remediate;

@@ -617,6 +617,16 @@ mod groups {
         RouterConfig { state_table: Some("state".into()), ..config(None) }
     }
 
+    fn no_silences() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::get_item)
+            .then_output(|| aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder().build())
+    }
+
+    fn forgotten() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::delete_item)
+            .then_output(|| aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build())
+    }
+
     fn opened() -> Rule {
         mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build())
     }
@@ -679,10 +689,13 @@ mod groups {
     #[tokio::test]
     async fn the_first_alarm_of_a_group_opens_it_and_pages_as_usual() {
         let (put, sns) = (opened(), published());
-        let decision =
-            handle(&clients_with_table(&[], &[&sns], &[], &[&put]), &grouped_config(), storefront("i-1", "ALARM"))
-                .await
-                .expect("decision");
+        let decision = handle(
+            &clients_with_table(&[], &[&sns], &[], &[&put, &no_silences(), &forgotten()]),
+            &grouped_config(),
+            storefront("i-1", "ALARM"),
+        )
+        .await
+        .expect("decision");
         assert_eq!(decision.action, DecisionAction::Incident);
         assert_eq!((put.num_calls(), sns.num_calls()), (1, 1));
     }
@@ -697,7 +710,7 @@ mod groups {
             true,
         ));
         let decision = handle(
-            &clients_with_table(&[], &[&sns], &[], &[&put, &joined]),
+            &clients_with_table(&[], &[&sns], &[], &[&put, &joined, &no_silences(), &forgotten()]),
             &grouped_config(),
             storefront("i-2", "ALARM"),
         )
@@ -720,9 +733,13 @@ mod groups {
         let (put, sns) = (open_already(), published());
         let again = updated(group_item(key.as_str(), &["arn:first"], &["arn:first"], true));
         // WHEN it is delivered again (or two deliveries race, and this one loses the put)
-        let decision = handle(&clients_with_table(&[], &[&sns], &[], &[&put, &again]), &grouped_config(), alarm)
-            .await
-            .expect("decision");
+        let decision = handle(
+            &clients_with_table(&[], &[&sns], &[], &[&put, &again, &no_silences(), &forgotten()]),
+            &grouped_config(),
+            alarm,
+        )
+        .await
+        .expect("decision");
         // THEN nothing is published a second time
         assert_eq!(sns.num_calls(), 0);
         assert_eq!(decision.action, DecisionAction::Ignore, "{:?}", decision.outcome);
@@ -733,7 +750,7 @@ mod groups {
         let (put, sfn, sns) = (open_already(), started(), published());
         let joined = updated(group_item("web-nginx__other__0", &["a", "b"], &["a", "b"], false));
         let decision = handle(
-            &clients_with_table(&[&sfn], &[&sns], &[], &[&put, &joined]),
+            &clients_with_table(&[&sfn], &[&sns], &[], &[&put, &joined, &no_silences(), &forgotten()]),
             &grouped_config(),
             event("metric-alarm.json"),
         )
@@ -754,10 +771,13 @@ mod groups {
         ];
         for (table, expected) in cases {
             let sns = published();
-            let decision =
-                handle(&clients_with_table(&[], &[&sns], &[], &[&table]), &grouped_config(), storefront("i-1", "OK"))
-                    .await
-                    .expect("decision");
+            let decision = handle(
+                &clients_with_table(&[], &[&sns], &[], &[&table, &no_silences(), &forgotten()]),
+                &grouped_config(),
+                storefront("i-1", "OK"),
+            )
+            .await
+            .expect("decision");
             assert_eq!(sns.num_calls(), expected, "{:?}", decision.outcome);
         }
     }
@@ -779,10 +799,13 @@ mod groups {
             (update_refused(None), false),
         ];
         for (claim, suppressed) in cases {
-            let page =
-                page_for(&clients_with_table(&[], &[], &[], &[&claim]), &grouped_config(), page_request("escalation"))
-                    .await
-                    .expect("page");
+            let page = page_for(
+                &clients_with_table(&[], &[], &[], &[&claim, &no_silences()]),
+                &grouped_config(),
+                page_request("escalation"),
+            )
+            .await
+            .expect("page");
             assert_eq!(page.suppressed, suppressed, "{page:?}");
             assert!(page.message.starts_with("ESCALATED: web-nginx-down"));
         }
@@ -790,12 +813,139 @@ mod groups {
 
     #[tokio::test]
     async fn a_grouped_alarms_recovery_is_left_to_its_group_and_the_route_comes_from_the_rules() {
-        let page = page_for(&clients(&[], &[], &[]), &grouped_config(), page_request("recovery")).await.expect("page");
+        let page = page_for(
+            &clients_with_table(&[], &[], &[], &[&no_silences()]),
+            &grouped_config(),
+            page_request("recovery"),
+        )
+        .await
+        .expect("page");
         assert!(page.suppressed, "{page:?}");
         // A task input claiming another route does not change what the deployed rules say.
         let mut forged = page_request("recovery");
         forged["route"]["name"] = Value::from("not-a-route");
-        let page = page_for(&clients(&[], &[], &[]), &grouped_config(), forged).await.expect("page");
+        let page = page_for(&clients_with_table(&[], &[], &[], &[&no_silences()]), &grouped_config(), forged)
+            .await
+            .expect("page");
         assert!(!page.suppressed, "an unknown route is not grouped: {page:?}");
+    }
+}
+
+// ---------------------------------------------------------------- silences
+
+mod silenced {
+    use super::*;
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
+
+    fn table_config() -> RouterConfig {
+        RouterConfig { state_table: Some("state".into()), ..config(None) }
+    }
+
+    /// The silences item holding one silence of the api alarms, with or without automation.
+    fn silences(allow_automation: bool, alarm_prefix: &str) -> Rule {
+        let silence = serde_json::json!({
+            "id": "s-patch", "match": {"alarmName": {"prefix": alarm_prefix}}, "author": "alice",
+            "reason": "patching tonight", "startsAt": "2026-11-20T00:00:00Z", "endsAt": "2026-11-21T00:00:00Z",
+            "allowAutomation": allow_automation
+        });
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("silences".into())),
+            (
+                "silences".to_owned(),
+                AttributeValue::M(HashMap::from([("s-patch".to_owned(), AttributeValue::S(silence.to_string()))])),
+            ),
+        ]);
+        mock!(aws_sdk_dynamodb::Client::get_item)
+            .then_output(move || GetItemOutput::builder().set_item(Some(item.clone())).build())
+    }
+
+    fn remembered() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(|r| r.item().and_then(|i| i.get("silencedBy")).is_some())
+            .then_output(|| PutItemOutput::builder().build())
+    }
+
+    fn forgotten(silenced_by: Option<&'static str>) -> Rule {
+        mock!(aws_sdk_dynamodb::Client::delete_item).then_output(move || {
+            let old = silenced_by.map(|id| HashMap::from([("silencedBy".to_owned(), AttributeValue::S(id.into()))]));
+            DeleteItemOutput::builder().set_attributes(old).build()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_silenced_alarm_pages_no_one_and_starts_nothing() {
+        // GIVEN a silence of the notify route's api alarms, and one of the web hosts
+        for (sample, prefix) in [("metric-math-alarm.json", "api-"), ("metric-alarm.json", "web-")] {
+            let (table, remember, sns, sfn) = (silences(false, prefix), remembered(), published(), started());
+            // WHEN the alarm fires
+            let decision = handle(
+                &clients_with_table(&[&sfn], &[&sns], &[], &[&table, &remember]),
+                &table_config(),
+                event(sample),
+            )
+            .await
+            .expect("decision");
+            // THEN the decision names the silence; nothing is published or started; the ALARM is remembered
+            assert_eq!(decision.action, DecisionAction::Silence, "{sample}");
+            assert!(
+                matches!(&decision.outcome, Outcome::Silenced { silence, execution_arn: None, .. } if silence == "s-patch"),
+                "{:?}",
+                decision.outcome
+            );
+            assert_eq!((sns.num_calls(), sfn.num_calls(), remember.num_calls()), (0, 0, 1), "{sample}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silence_that_allows_automation_still_remediates_but_its_escalation_pages_no_one() {
+        let (table, remember, sns, sfn) = (silences(true, "web-"), remembered(), published(), started());
+        let decision = handle(
+            &clients_with_table(&[&sfn], &[&sns], &[], &[&table, &remember]),
+            &table_config(),
+            event("metric-alarm.json"),
+        )
+        .await
+        .expect("decision");
+        assert!(
+            matches!(&decision.outcome, Outcome::Silenced { execution_arn: Some(_), .. }),
+            "{:?}",
+            decision.outcome
+        );
+        assert_eq!((sfn.num_calls(), sns.num_calls()), (1, 0));
+        let path = format!("{}/../../events/slack-channel-creator/escalation.json", env!("CARGO_MANIFEST_DIR"));
+        let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+        request["page"] = Value::from("escalation");
+        let page = page_for(&clients_with_table(&[], &[], &[], &[&silences(true, "web-")]), &table_config(), request)
+            .await
+            .expect("page");
+        assert!(page.suppressed && page.why.as_deref().is_some_and(|w| w.contains("s-patch")), "{page:?}");
+    }
+
+    #[tokio::test]
+    async fn an_ok_announces_a_recovery_only_for_what_was_announced() {
+        // (what the table remembers of the ALARM, recoveries published)
+        for (silenced_by, expected) in [(Some("s-patch"), 0), (None, 1)] {
+            let (forget, sns) = (forgotten(silenced_by), published());
+            let decision = handle(
+                &clients_with_table(&[], &[&sns], &[], &[&forget]),
+                &table_config(),
+                ok_of("metric-math-alarm.json"),
+            )
+            .await
+            .expect("decision");
+            assert_eq!(sns.num_calls(), expected, "{silenced_by:?}: {:?}", decision.outcome);
+        }
+    }
+
+    /// The sample alarm returning to OK from ALARM.
+    fn ok_of(sample: &str) -> Value {
+        let mut alarm = event(sample);
+        alarm["detail"]["state"]["value"] = Value::from("OK");
+        alarm["detail"]["previousState"]["value"] = Value::from("ALARM");
+        alarm
     }
 }

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod incident;
 pub mod page;
 pub mod routing;
+pub mod silence;
 pub mod text;
 
 pub use alarm::{Alarm, AlarmKind, AlarmState, InvalidEvent};

@@ -182,6 +182,36 @@ pub struct Match {
     pub region: Option<String>,
 }
 
+impl Match {
+    /// Whether every condition holds for `alarm`; a `regex` that does not compile matches nothing.
+    pub fn matches(&self, alarm: &Alarm) -> bool {
+        let regex = match &self.alarm_name {
+            Some(NameMatch::Regex(pattern)) => match regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+                Ok(regex) => Some(regex),
+                Err(_) => return false,
+            },
+            _ => None,
+        };
+        matches(self, regex.as_ref(), alarm)
+    }
+
+    /// True when no condition is given: it matches every alarm.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// An error when the `regex`, if any, does not compile.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(NameMatch::Regex(pattern)) = &self.alarm_name {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("alarmName regex: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// Which instances a remediation runs on; written `{ instanceIds: [...] }` or `{ tag: { key, value } }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "TargetsSpec", into = "TargetsSpec")]

@@ -1,0 +1,162 @@
+//! Silences in the state table: one item (`pk = silences`) maps each silence's id to its JSON, so
+//! the router reads every silence with one `GetItem` per ALARM, and an operator's command adds or
+//! expires one with a conditional update. An ALARM a silence kept quiet is remembered
+//! (`pk = alarm#<arn>`, `silencedBy`) until its OK, which then announces nothing.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+use shared::Alarm;
+use shared::aws::{describe, is_transient};
+use shared::silence::Silence;
+
+use crate::RouterError;
+
+const SILENCES: &str = "silences";
+/// How long a silenced ALARM is remembered without an OK.
+const REMEMBER_SECONDS: i64 = 30 * 24 * 3600;
+
+/// The silences in the state table.
+#[derive(Debug, Clone)]
+pub struct Silences<'a> {
+    pub client: &'a aws_sdk_dynamodb::Client,
+    pub table: &'a str,
+}
+
+fn failed<E>(operation: &str, err: &aws_sdk_dynamodb::error::SdkError<E>) -> RouterError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = format!("DynamoDB {operation}: {}", describe(err));
+    if is_transient(err) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
+}
+
+fn alarm_key(alarm: &Alarm) -> AttributeValue {
+    AttributeValue::S(format!("alarm#{}", alarm.arn))
+}
+
+impl Silences<'_> {
+    /// Every silence stored, active or not, oldest start first. One that does not parse is
+    /// skipped with an error in the log: a broken silence must not stop alarms from paging.
+    pub async fn all(&self) -> Result<Vec<Silence>, RouterError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .key("pk", AttributeValue::S(SILENCES.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", &e))?;
+        let stored = got.item().and_then(|item| item.get(SILENCES)).and_then(|v| v.as_m().ok());
+        let mut silences: Vec<Silence> = stored
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, value)| {
+                let parsed = value.as_s().ok().map(|json| serde_json::from_str::<Silence>(json));
+                match parsed {
+                    Some(Ok(silence)) => Some(silence),
+                    other => {
+                        tracing::error!(silence = %id, problem = ?other.map(|r| r.err()), "a stored silence does not parse; ignored");
+                        None
+                    }
+                }
+            })
+            .collect();
+        silences.sort_by_key(|s| (s.starts_at, s.id.clone()));
+        Ok(silences)
+    }
+
+    /// Stores a new silence; refused when its id is taken.
+    pub async fn add(&self, silence: &Silence) -> Result<(), RouterError> {
+        silence.validate().map_err(RouterError::InvalidEvent)?;
+        let json = serde_json::to_string(silence).map_err(|e| RouterError::ConfigError(e.to_string()))?;
+        // The map must exist before one of its entries can be set.
+        let created = self
+            .client
+            .put_item()
+            .table_name(self.table)
+            .item("pk", AttributeValue::S(SILENCES.into()))
+            .item(SILENCES, AttributeValue::M(HashMap::new()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
+            Err(err) => return Err(failed("PutItem", &err)),
+        }
+        self.client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", AttributeValue::S(SILENCES.into()))
+            .update_expression("SET silences.#id = :silence")
+            .condition_expression("attribute_not_exists(silences.#id)")
+            .expression_attribute_names("#id", &silence.id)
+            .expression_attribute_values(":silence", AttributeValue::S(json))
+            .send()
+            .await
+            .map_err(|e| failed("UpdateItem", &e))?;
+        Ok(())
+    }
+
+    /// Ends a silence at `at` (now); it stays listed as expired. Refused for an unknown id.
+    pub async fn expire(&self, id: &str, at: DateTime<Utc>) -> Result<Silence, RouterError> {
+        let mut silence = self
+            .all()
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| RouterError::InvalidEvent(format!("no silence {id}")))?;
+        silence.ends_at = silence.ends_at.min(at).max(silence.starts_at);
+        let json = serde_json::to_string(&silence).map_err(|e| RouterError::ConfigError(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", AttributeValue::S(SILENCES.into()))
+            .update_expression("SET silences.#id = :silence")
+            .condition_expression("attribute_exists(silences.#id)")
+            .expression_attribute_names("#id", id)
+            .expression_attribute_values(":silence", AttributeValue::S(json))
+            .send()
+            .await
+            .map_err(|e| failed("UpdateItem", &e))?;
+        Ok(silence)
+    }
+
+    /// Remembers that `silence` kept this ALARM quiet, so that its OK announces nothing.
+    pub async fn remember_silenced(
+        &self,
+        alarm: &Alarm,
+        silence: &Silence,
+        now: DateTime<Utc>,
+    ) -> Result<(), RouterError> {
+        self.client
+            .put_item()
+            .table_name(self.table)
+            .item("pk", alarm_key(alarm))
+            .item("silencedBy", AttributeValue::S(silence.id.clone()))
+            .item("alarmAt", AttributeValue::S(alarm.timestamp_rfc3339()))
+            .item("ttl", AttributeValue::N((now.timestamp() + REMEMBER_SECONDS).to_string()))
+            .send()
+            .await
+            .map_err(|e| failed("PutItem", &e))?;
+        Ok(())
+    }
+
+    /// Forgets what was remembered of the alarm's last ALARM: the silence that kept it quiet, if any.
+    pub async fn forget(&self, alarm: &Alarm) -> Result<Option<String>, RouterError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(self.table)
+            .key("pk", alarm_key(alarm))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| failed("DeleteItem", &e))?;
+        Ok(deleted.attributes().and_then(|item| item.get("silencedBy")).and_then(|v| v.as_s().ok()).cloned())
+    }
+}

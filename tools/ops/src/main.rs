@@ -1,0 +1,163 @@
+//! `first-response`: what an operator does to a running stack from a terminal.
+//!
+//! `first-response silence add|list|expire` manages silences in the stack's state table: the
+//! `StateTableName` output of the deployed stack (`--table` or `STATE_TABLE`), reached with the
+//! SDK's default credential chain and region, or the local emulator through `AWS_ENDPOINT_URL`.
+
+use std::process::ExitCode;
+
+use alarm_router::silences::Silences;
+use chrono::{DateTime, Duration, Utc};
+use clap::{Args, Parser, Subcommand};
+use shared::routing::{Match, NameMatch};
+use shared::silence::Silence;
+
+#[derive(Parser)]
+#[command(name = "first-response", about = "Operate a deployed first-response stack")]
+struct Cli {
+    /// The stack's state table (its StateTableName output).
+    #[arg(long, env = "STATE_TABLE", global = true)]
+    table: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Silences: while one matches an ALARM, nobody is paged and nothing runs.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Add a silence; prints it as JSON.
+    Add(AddArgs),
+    /// List the silences (active and upcoming; --all for expired ones too), one JSON line each.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Expire { id: String },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    /// Only alarms the rules send to this route.
+    #[arg(long)]
+    route: Option<String>,
+    /// Alarms whose name is exactly this.
+    #[arg(long, conflicts_with_all = ["alarm_prefix", "alarm_regex"])]
+    alarm: Option<String>,
+    /// Alarms whose name starts with this.
+    #[arg(long, conflicts_with = "alarm_regex")]
+    alarm_prefix: Option<String>,
+    /// Alarms whose name matches this regular expression.
+    #[arg(long)]
+    alarm_regex: Option<String>,
+    /// Alarms whose metric has this dimension value: Name=value (repeatable).
+    #[arg(long = "dimension", value_parser = dimension)]
+    dimensions: Vec<(String, String)>,
+    /// Alarms of this metric namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Why (shown on every decision it silences).
+    #[arg(long)]
+    reason: String,
+    /// Who (default: $USER).
+    #[arg(long, env = "USER")]
+    author: String,
+    /// When it starts (RFC 3339; default now).
+    #[arg(long)]
+    starts: Option<DateTime<Utc>>,
+    /// How long it lasts: 90m, 4h, 2d.
+    #[arg(long, value_parser = duration)]
+    duration: Duration,
+    /// Let remediation run while nobody is paged.
+    #[arg(long)]
+    allow_automation: bool,
+}
+
+fn dimension(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or("a dimension is Name=value")?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number.parse().map_err(|_| format!("{text:?}: a duration is a number and m, h or d"))?;
+    match unit {
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        _ => Err(format!("{text:?}: a duration is a number and m, h or d")),
+    }
+}
+
+impl AddArgs {
+    fn silence(self, now: DateTime<Utc>) -> Silence {
+        let alarm_name = match (self.alarm, self.alarm_prefix, self.alarm_regex) {
+            (Some(exact), _, _) => Some(NameMatch::Exact(exact)),
+            (_, Some(prefix), _) => Some(NameMatch::Prefix(prefix)),
+            (_, _, Some(regex)) => Some(NameMatch::Regex(regex)),
+            _ => None,
+        };
+        let starts_at = self.starts.unwrap_or(now);
+        let id = format!("s-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Silence {
+            id,
+            conditions: Match {
+                alarm_name,
+                namespace: self.namespace,
+                dimensions: self.dimensions.into_iter().collect(),
+                ..Match::default()
+            },
+            route: self.route,
+            author: self.author,
+            reason: self.reason,
+            starts_at,
+            ends_at: starts_at + self.duration,
+            allow_automation: self.allow_automation,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(table) = cli.table else {
+        eprintln!(
+            "first-response: which state table? Give --table or STATE_TABLE: the StateTableName output of the stack \
+             (aws cloudformation describe-stacks --stack-name first-response --query \
+             \"Stacks[0].Outputs[?OutputKey=='StateTableName'].OutputValue\" --output text)"
+        );
+        return ExitCode::from(2);
+    };
+    let config = aws_config::load_from_env().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let silences = Silences { client: &client, table: &table };
+    let now = Utc::now();
+    let result = match cli.command {
+        Command::Silence(SilenceCommand::Add(args)) => {
+            let silence = args.silence(now);
+            silences.add(&silence).await.map(|()| vec![silence])
+        }
+        Command::Silence(SilenceCommand::List { all }) => {
+            silences.all().await.map(|list| list.into_iter().filter(|s| all || s.ends_at > now).collect())
+        }
+        Command::Silence(SilenceCommand::Expire { id }) => silences.expire(&id, now).await.map(|s| vec![s]),
+    };
+    match result {
+        Ok(list) => {
+            for silence in list {
+                println!("{}", serde_json::to_string(&silence).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("first-response: {}: {err}", <&str>::from(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
