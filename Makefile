@@ -95,6 +95,12 @@ lint: setup ## Static checks: rustfmt, clippy, the ASL linter, cfn-lint, sam val
 test: setup lint ## Every test and check: unit, contract, end-to-end against moto, linters, template safety
 	$(BIN)/python tools/check_template.py infra/template.yaml
 	cargo test --workspace
+	cargo run --quiet -p ops -- check --strict infra/routes.yaml
+	cargo run --quiet -p ops -- check --strict infra/routes.example.yaml
+
+.PHONY: check-rules
+check-rules: ## Check a rules file without an event: errors, shadowed rules, what acts on infrastructure: make check-rules ROUTES=infra/routes.yaml
+	cargo run --quiet -p ops -- check $(ROUTES)
 
 $(VENV)/.deploy-tools: tools/requirements-deploy.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -r tools/requirements-deploy.txt

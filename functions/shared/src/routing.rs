@@ -605,8 +605,8 @@ impl Routes {
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut rules = Vec::with_capacity(file.rules.len());
-        for rule in file.rules {
-            let fail = |why: String| RoutesError(format!("rule {:?}: {why}", rule.name));
+        for (index, rule) in file.rules.into_iter().enumerate() {
+            let fail = |why: String| RoutesError(format!("rule {} ({:?}): {why}", index + 1, rule.name));
             if !is_route_name(&rule.name) || rule.name == DEFAULT_ROUTE_NAME {
                 return Err(fail(format!(
                     "the name must match {ROUTE_NAME_PATTERN} and not be {DEFAULT_ROUTE_NAME:?}"
@@ -695,6 +695,30 @@ impl Routes {
         self.rules.len()
     }
 
+    /// Rules no alarm can reach, because an earlier rule matches every alarm they match:
+    /// `(position, name, position of the earlier rule, its name)`, positions counted from 1.
+    pub fn shadowed(&self) -> Vec<(usize, String, usize, String)> {
+        let mut found = Vec::new();
+        for (later, (rule, _)) in self.rules.iter().enumerate() {
+            if let Some((earlier, (first, _))) =
+                self.rules[..later].iter().enumerate().find(|(_, (e, _))| covers(&e.conditions, &rule.conditions))
+            {
+                found.push((later + 1, rule.name.clone(), earlier + 1, first.name.clone()));
+            }
+        }
+        found
+    }
+
+    /// Every rule, in order, as the routes they make.
+    pub fn routes(&self) -> impl Iterator<Item = Route> + '_ {
+        self.rules.iter().map(|(rule, _)| Route::of(rule))
+    }
+
+    /// The route taken when no rule matches.
+    pub fn default(&self) -> Route {
+        self.default_route()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
@@ -713,6 +737,26 @@ fn validate_responders(responders: &[String]) -> Result<(), String> {
         return Err("responders lists an address twice".into());
     }
     Ok(())
+}
+
+/// Whether every alarm `narrow` matches is matched by `wide` too (conservatively: a regex covers
+/// only the same regex, or an exact name it matches).
+fn covers(wide: &Match, narrow: &Match) -> bool {
+    let name = match (&wide.alarm_name, &narrow.alarm_name) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(NameMatch::Exact(w)), Some(NameMatch::Exact(n))) => w == n,
+        (Some(NameMatch::Prefix(w)), Some(NameMatch::Exact(n) | NameMatch::Prefix(n))) => n.starts_with(w.as_str()),
+        (Some(NameMatch::Regex(w)), Some(NameMatch::Regex(n))) => w == n,
+        (Some(NameMatch::Regex(w)), Some(NameMatch::Exact(n))) => regex::Regex::new(w).is_ok_and(|r| r.is_match(n)),
+        _ => false,
+    };
+    let same = |w: &Option<String>, n: &Option<String>| w.is_none() || w == n;
+    name && same(&wide.namespace, &narrow.namespace)
+        && same(&wide.metric_name, &narrow.metric_name)
+        && same(&wide.account, &narrow.account)
+        && same(&wide.region, &narrow.region)
+        && wide.dimensions.iter().all(|(k, v)| narrow.dimensions.get(k) == Some(v))
 }
 
 fn matches(conditions: &Match, regex: Option<&Regex>, alarm: &Alarm) -> bool {
@@ -838,7 +882,7 @@ default:
         {
             let yaml = format!("rules:\n  - name: web\n    action: notify\n    responders: {responders}\n");
             let err = Routes::from_yaml(&yaml).expect_err(responders);
-            assert!(err.0.contains("rule \"web\""), "{responders}: {err}");
+            assert!(err.0.contains("rule 1 (\"web\")"), "{responders}: {err}");
         }
     }
 
@@ -963,6 +1007,37 @@ default:
         assert_eq!(default_recovery_seconds(None, None), 600);
         let yaml = "rules:\n  - name: r\n    action: remediate\n    remediation:\n      targets: { instanceIds: [i-0123456789abcdef0] }\n      service: nginx\n      recoverySeconds: 5\n";
         assert!(Routes::from_yaml(yaml).expect_err("too short").0.contains("recoverySeconds"));
+    }
+
+    #[test]
+    fn a_rule_an_earlier_one_covers_is_reported_as_shadowed() {
+        let routes = Routes::from_yaml(
+            "rules:\n\
+             - { name: web, match: { alarmName: { prefix: web- } }, action: notify }\n\
+             - { name: web-nginx, match: { alarmName: { prefix: web-nginx- } }, action: notify }\n\
+             - { name: rds, match: { namespace: AWS/RDS }, action: notify }\n\
+             - { name: rds-prod, match: { namespace: AWS/RDS, dimensions: { DBInstanceIdentifier: prod } }, action: incident }\n\
+             - { name: api, match: { alarmName: { exact: api-5xx } }, action: notify }\n\
+             - { name: everything, action: notify }\n\
+             - { name: after-everything, match: { region: eu-west-1 }, action: notify }\n",
+        )
+        .expect("routes");
+        assert_eq!(
+            routes.shadowed(),
+            [
+                (2, "web-nginx".to_owned(), 1, "web".to_owned()),
+                (4, "rds-prod".to_owned(), 3, "rds".to_owned()),
+                (7, "after-everything".to_owned(), 6, "everything".to_owned()),
+            ]
+        );
+        assert!(Routes::example().expect("example").shadowed().is_empty(), "the sample rules shadow nothing");
+    }
+
+    #[test]
+    fn rule_errors_say_the_rules_position_counted_from_one() {
+        let err = Routes::from_yaml("rules:\n  - { name: ok, action: notify }\n  - { name: Bad, action: notify }\n")
+            .expect_err("bad name");
+        assert!(err.0.starts_with("rule 2 (\"Bad\")"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `first-response`: what an operator does to a running stack from a terminal.
 //!
-//! `first-response silence add|list|expire` manages silences in the stack's state table: the
-//! `StateTableName` output of the deployed stack (`--table` or `STATE_TABLE`), reached with the
-//! SDK's default credential chain and region, or the local emulator through `AWS_ENDPOINT_URL`.
+//! `first-response check [FILE]` validates a rules file without an event: the errors the functions
+//! would refuse to start with, rules shadowed by earlier ones, and which rules act on
+//! infrastructure. `first-response silence add|list|expire` manages silences in the stack's state
+//! table: the `StateTableName` output of the deployed stack (`--table` or `STATE_TABLE`), reached
+//! with the SDK's default credential chain and region, or the local emulator through
+//! `AWS_ENDPOINT_URL`.
 
 use std::process::ExitCode;
 
@@ -24,6 +27,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate a rules file: errors (exit 1), shadowed rules (warnings; exit 1 with --strict),
+    /// and what each rule does, naming the rules that act on infrastructure.
+    Check {
+        #[arg(default_value = "infra/routes.yaml")]
+        file: String,
+        #[arg(long)]
+        strict: bool,
+    },
     /// Silences: while one matches an ALARM, nobody is paged and nothing runs.
     #[command(subcommand)]
     Silence(SilenceCommand),
@@ -123,9 +134,47 @@ impl AddArgs {
     }
 }
 
+/// What `check` prints for a rules file, and whether it passes.
+fn check(file: &str, strict: bool) -> (String, bool) {
+    let routes = match shared::Routes::from_file(file) {
+        Ok(routes) => routes,
+        Err(err) => return (format!("error: {err}\n"), false),
+    };
+    let mut out = format!("{file}: {} rule(s), valid\n", routes.len());
+    for route in routes.routes().chain([routes.default()]) {
+        let does = match (&route.remediation, route.action) {
+            (Some(remediation), _) => {
+                let targets = match &remediation.targets {
+                    shared::Targets::InstanceIds(ids) => format!("instances {}", ids.join(", ")),
+                    shared::Targets::Tag(tag) => format!("instances tagged {}={}", tag.key, tag.value),
+                };
+                format!("ACTS ON INFRASTRUCTURE: restarts {} on {targets}", remediation.service)
+            }
+            (None, action) => format!("{action:?}").to_lowercase(),
+        };
+        let grouped = route.group.as_ref().filter(|g| g.by == shared::routing::GroupBy::Route).map(|g| {
+            let by = if g.dimensions.is_empty() { String::new() } else { format!(" and {}", g.dimensions.join(", ")) };
+            format!("; groups by route{by} for {}s", g.window_seconds)
+        });
+        out += &format!("  {:<24} {does}{}\n", route.name, grouped.unwrap_or_default());
+    }
+    let shadowed = routes.shadowed();
+    for (position, name, earlier, by) in &shadowed {
+        out += &format!(
+            "warning: rule {position} ({name:?}) is never reached: rule {earlier} ({by:?}) matches every alarm it matches\n"
+        );
+    }
+    (out, !strict || shadowed.is_empty())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Check { file, strict } = &cli.command {
+        let (report, passed) = check(file, *strict);
+        print!("{report}");
+        return if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let Some(table) = cli.table else {
         eprintln!(
             "first-response: which state table? Give --table or STATE_TABLE: the StateTableName output of the stack \
@@ -139,6 +188,7 @@ async fn main() -> ExitCode {
     let silences = Silences { client: &client, table: &table };
     let now = Utc::now();
     let result = match cli.command {
+        Command::Check { .. } => return ExitCode::SUCCESS,
         Command::Silence(SilenceCommand::Add(args)) => {
             let silence = args.silence(now);
             silences.add(&silence).await.map(|()| vec![silence])
@@ -159,5 +209,45 @@ async fn main() -> ExitCode {
             eprintln!("first-response: {}: {err}", <&str>::from(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    fn rules(yaml: &str) -> String {
+        let path = std::env::temp_dir().join(format!("rules-{}.yaml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, yaml).expect("write");
+        path.display().to_string()
+    }
+
+    #[test]
+    fn check_names_errors_shadowed_rules_and_what_acts_on_infrastructure() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/");
+        let (report, passed) = check(&format!("{root}routes.example.yaml"), true);
+        assert!(passed, "{report}");
+        assert!(
+            report.contains(
+                "web-nginx                ACTS ON INFRASTRUCTURE: restarts nginx on instances i-0a1b2c3d4e5f60718"
+            ),
+            "{report}"
+        );
+        assert!(report.contains("; groups by route for 3600s"), "{report}");
+        let (report, passed) = check(&format!("{root}routes.yaml"), true);
+        assert!(passed && !report.contains("ACTS ON"), "the shipped rules act on nothing: {report}");
+
+        let shadowing = rules(
+            "rules:\n  - { name: web, match: { alarmName: { prefix: web- } }, action: notify }\n  - { name: web-db, match: { alarmName: { prefix: web-db } }, action: incident }\n",
+        );
+        let (report, passed) = check(&shadowing, false);
+        assert!(passed, "a warning alone passes: {report}");
+        assert!(report.contains("warning: rule 2 (\"web-db\") is never reached: rule 1 (\"web\")"), "{report}");
+        assert!(!check(&shadowing, true).1, "--strict fails on warnings");
+
+        let (report, passed) =
+            check(&rules("rules:\n  - { name: ok, action: notify }\n  - { name: x, action: remediate }\n"), false);
+        assert!(!passed && report.starts_with("error: "), "{report}");
+        assert!(report.contains("rule 2 (\"x\"): action remediate needs a remediation"), "{report}");
     }
 }
