@@ -98,6 +98,10 @@ test: setup lint ## Every test and check: unit, contract, end-to-end against mot
 	cargo run --quiet -p ops -- check --strict infra/routes.yaml
 	cargo run --quiet -p ops -- check --strict infra/routes.example.yaml
 
+.PHONY: explain
+explain: ## Say what the rules would do with an alarm event, and why: make explain EVENT=... [ROUTES=...]
+	cargo run --quiet -p ops -- explain $(EVENT) --routes $(ROUTES)
+
 .PHONY: check-rules
 check-rules: ## Check a rules file without an event: errors, shadowed rules, what acts on infrastructure: make check-rules ROUTES=infra/routes.yaml
 	cargo run --quiet -p ops -- check $(ROUTES)

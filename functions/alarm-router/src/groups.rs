@@ -42,6 +42,24 @@ pub enum Membership {
     Joined { opened_by: String, members: usize, firing: usize },
 }
 
+/// A group as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    pub firing: usize,
+    pub members: usize,
+    pub paged: bool,
+    pub opened_by: String,
+    /// Epoch seconds, on the alarms' clock, until which an ALARM joins rather than reopens.
+    pub open_until: i64,
+}
+
+impl GroupState {
+    /// Whether an ALARM at `at` would join this group (rather than open a new one).
+    pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
+        self.firing > 0 && self.open_until >= at.timestamp()
+    }
+}
+
 /// What an OK did to the alarm's group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Departure {
@@ -182,6 +200,30 @@ impl Groups<'_> {
             opened_by: text(&item, "openedBy"),
             first_alarm_arn: text(&item, "firstAlarmArn"),
         })
+    }
+
+    /// The group as the table holds it, if there is one: for `explain`.
+    pub async fn state(&self, key: &str) -> Result<Option<GroupState>, RouterError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed("GetItem", &e))?;
+        Ok(got.item().map(|item| GroupState {
+            firing: set_len(item, "firing"),
+            members: set_len(item, "seen"),
+            paged: item.get("paged").and_then(|v| v.as_bool().ok()).copied().unwrap_or_default(),
+            opened_by: text(item, "openedBy"),
+            open_until: item
+                .get("openUntil")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_default(),
+        }))
     }
 
     /// Claims the group's one page for an escalation: true when this escalation pages (the group

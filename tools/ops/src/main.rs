@@ -9,6 +9,7 @@
 
 use std::process::ExitCode;
 
+use alarm_router::groups::{GroupState, Groups};
 use alarm_router::silences::Silences;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +35,14 @@ enum Command {
         file: String,
         #[arg(long)]
         strict: bool,
+    },
+    /// Say what the product would do with an alarm event, and why: the rule, grouping, silences
+    /// (with --table: the state table's groups and silences), paging and remediation.
+    Explain {
+        event: std::path::PathBuf,
+        /// The rules to route with.
+        #[arg(long, default_value = "infra/routes.yaml")]
+        routes: String,
     },
     /// Silences: while one matches an ALARM, nobody is paged and nothing runs.
     #[command(subcommand)]
@@ -167,6 +176,102 @@ fn check(file: &str, strict: bool) -> (String, bool) {
     (out, !strict || shadowed.is_empty())
 }
 
+/// Reads the event, the rules and (with a table) the silences and the alarm's group, then explains.
+async fn explain_command(event: &std::path::Path, routes: &str, table: Option<&str>) -> Result<String, String> {
+    let text = std::fs::read_to_string(event).map_err(|e| format!("{}: {e}", event.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", event.display()))?;
+    let alarm = shared::Alarm::from_event(&json).map_err(|e| format!("InvalidEvent: {e}"))?;
+    let routes = shared::Routes::from_file(routes).map_err(|e| e.to_string())?;
+    let Some(table) = table else { return Ok(explain(&alarm, &routes, None)) };
+    let config = aws_config::load_from_env().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let silences = Silences { client: &client, table }.all().await.map_err(|e| e.to_string())?;
+    let route = routes.route(&alarm);
+    let group = match route.group_key(&alarm) {
+        Some(key) => Groups { client: &client, table }.state(&key).await.map_err(|e| e.to_string())?,
+        None => None,
+    };
+    Ok(explain(&alarm, &routes, Some((&silences, group))))
+}
+
+/// Every reason the product would page for, group, silence or remediate `alarm`; `state` is what
+/// the table holds (its silences and the alarm's group), when it was read.
+fn explain(alarm: &shared::Alarm, routes: &shared::Routes, state: Option<(&[Silence], Option<GroupState>)>) -> String {
+    let route = routes.route(alarm);
+    let position = routes.routes().position(|r| r.name == route.name);
+    let mut out =
+        format!("alarm    {} {} at {} ({:?})\n", alarm.name, alarm.state, alarm.timestamp_rfc3339(), alarm.kind);
+    out += &match position {
+        Some(at) => format!("rule     {} (rule {} of {}): {:?}\n", route.name, at + 1, routes.len(), route.action),
+        None => format!("rule     default (no rule matched): {:?}\n", route.action),
+    };
+    let mut verdict = |line: String| out += &format!("{line}\n");
+    if let Some(by) = &alarm.actions_suppressed_by {
+        verdict(format!("verdict  nothing: composite alarm actions are suppressed by {by}"));
+        return out;
+    }
+    if route.action == shared::Action::Ignore {
+        verdict(format!("verdict  nothing: route {} ignores it", route.name));
+        return out;
+    }
+    match alarm.state {
+        shared::AlarmState::InsufficientData => verdict("verdict  nothing: INSUFFICIENT_DATA is not acted on".into()),
+        shared::AlarmState::Ok => verdict(
+            "verdict  recovery: announced if its ALARM was (grouped: by the group's last OK; silenced: never)".into(),
+        ),
+        shared::AlarmState::Alarm => {
+            let remediation = route.remediation.as_ref().map(|r| format!("restart {} (under the breaker)", r.service));
+            if let Some((silences, _)) = &state
+                && let Some(silence) = shared::silence::silencing(silences, &route.name, alarm)
+            {
+                let runs = if silence.allow_automation { remediation.clone() } else { None };
+                verdict(format!(
+                    "silence  {} by {} until {}: {:?}",
+                    silence.id, silence.author, silence.ends_at, silence.reason
+                ));
+                verdict(format!(
+                    "verdict  no page; {}",
+                    runs.map(|r| format!("would {r}")).unwrap_or("nothing runs".into())
+                ));
+                return out;
+            }
+            let key = route.group_key(alarm);
+            let joins = match (&key, &state) {
+                (None, _) => {
+                    verdict("group    not grouped: handled alone".into());
+                    false
+                }
+                (Some(key), None) => {
+                    verdict(format!("group    {key} (the table was not read: give --table to know if it is open)"));
+                    false
+                }
+                (Some(key), Some((_, Some(group)))) if group.is_open_at(alarm.timestamp) => {
+                    verdict(format!(
+                        "group    {key}: open, {} firing of {} alarm(s), opened by {}, {}",
+                        group.firing,
+                        group.members,
+                        group.opened_by,
+                        if group.paged { "paged" } else { "not paged yet" }
+                    ));
+                    true
+                }
+                (Some(key), Some(_)) => {
+                    verdict(format!("group    {key}: none open; this ALARM would open it"));
+                    false
+                }
+            };
+            let page = match route.action {
+                _ if joins => "no page (the group's)".to_owned(),
+                shared::Action::Remediate => "a page only if the remediation escalates".to_owned(),
+                action => format!("a page ({action:?})"),
+            };
+            let runs = remediation.map(|r| format!("; would {r}")).unwrap_or_default();
+            verdict(format!("verdict  {page}{runs}"));
+        }
+    }
+    out
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -174,6 +279,18 @@ async fn main() -> ExitCode {
         let (report, passed) = check(file, *strict);
         print!("{report}");
         return if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if let Command::Explain { event, routes } = &cli.command {
+        return match explain_command(event, routes, cli.table.as_deref()).await {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("first-response: {err}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let Some(table) = cli.table else {
         eprintln!(
@@ -188,7 +305,7 @@ async fn main() -> ExitCode {
     let silences = Silences { client: &client, table: &table };
     let now = Utc::now();
     let result = match cli.command {
-        Command::Check { .. } => return ExitCode::SUCCESS,
+        Command::Check { .. } | Command::Explain { .. } => return ExitCode::SUCCESS,
         Command::Silence(SilenceCommand::Add(args)) => {
             let silence = args.silence(now);
             silences.add(&silence).await.map(|()| vec![silence])
@@ -214,7 +331,45 @@ async fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, explain};
+    use alarm_router::groups::GroupState;
+
+    #[test]
+    fn explain_says_the_rule_the_group_the_silence_and_the_verdict() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/alarm-router/metric-alarm.json");
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+        let alarm = shared::Alarm::from_event(&event).expect("alarm");
+        let routes = shared::Routes::example().expect("routes");
+        let offline = explain(&alarm, &routes, None);
+        assert!(offline.contains("rule     web-nginx (rule 1 of 5): Remediate"), "{offline}");
+        assert!(offline.contains("give --table"), "{offline}");
+        let open = GroupState {
+            firing: 3,
+            members: 4,
+            paged: true,
+            opened_by: "web-nginx__a__1".into(),
+            open_until: i64::MAX,
+        };
+        let joined = explain(&alarm, &routes, Some((&[], Some(open))));
+        assert!(joined.contains("group    web-nginx: open, 3 firing of 4 alarm(s)"), "{joined}");
+        assert!(joined.contains("verdict  no page (the group's); would restart nginx"), "{joined}");
+        let silence: shared::silence::Silence = serde_json::from_value(serde_json::json!({
+            "id": "s-1", "route": "web-nginx", "author": "alice", "reason": "patching",
+            "startsAt": "2026-11-20T00:00:00Z", "endsAt": "2026-11-21T00:00:00Z"
+        }))
+        .expect("silence");
+        let silenced = explain(&alarm, &routes, Some((&[silence], None)));
+        assert!(
+            silenced.contains("silence  s-1 by alice") && silenced.contains("verdict  no page; nothing runs"),
+            "{silenced}"
+        );
+        let deployed = explain(&alarm, &shared::Routes::deployed().expect("routes"), Some((&[], None)));
+        assert!(
+            deployed.contains("rule     default (no rule matched): Notify") && deployed.contains("a page (Notify)"),
+            "{deployed}"
+        );
+    }
 
     fn rules(yaml: &str) -> String {
         let path = std::env::temp_dir().join(format!("rules-{}.yaml", uuid::Uuid::new_v4().simple()));
