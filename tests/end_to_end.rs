@@ -451,3 +451,49 @@ async fn a_storm_of_200_alarms_is_one_page_and_one_recovery() {
     assert_eq!(after[0].attributes.get("kind").map(String::as_str), Some("recovery"));
     assert!(after[0].message.contains("all 200 alarm(s) of route storefront are back to OK"), "{}", after[0].message);
 }
+
+#[tokio::test]
+async fn a_flapping_alarm_stops_restarting_pages_once_and_is_steady_again_after_a_quiet_spell() {
+    // GIVEN a pager on the topic
+    let moto = MotoServer::start();
+    let (config, emulator) = emulator(&moto).await;
+    let queue = moto.subscribe_queue(&emulator.topic_arn, "pager").await;
+    let clients = alarm_router::Clients::new(&config);
+    let router = router_config(&emulator);
+    let change = |state: &str, previous: &str, at: String| {
+        let mut alarm = event("alarm-router/metric-alarm.json");
+        alarm["detail"]["state"]["value"] = Value::from(state);
+        alarm["detail"]["previousState"]["value"] = Value::from(previous);
+        alarm["detail"]["state"]["timestamp"] = Value::from(at);
+        alarm
+    };
+    // WHEN nginx's alarm flips every five minutes for an hour (12 changes; web-nginx remediates)
+    let mut restarts = Vec::new();
+    let mut flapping = Vec::new();
+    for n in 0..12u32 {
+        let (state, previous) = if n % 2 == 0 { ("ALARM", "OK") } else { ("OK", "ALARM") };
+        let at = format!("2026-11-20T04:{:02}:00.000+0000", n * 5);
+        let decision = alarm_router::handle(&clients, &router, change(state, previous, at.clone())).await.expect(&at);
+        if matches!(decision.outcome, alarm_router::Outcome::StartedExecution { duplicate: false, .. }) {
+            restarts.push(n);
+        }
+        if decision.action == alarm_router::DecisionAction::Flapping {
+            flapping.push(n);
+        }
+    }
+    // THEN it is restarted for the first three ALARMs only; the seventh change makes it flapping
+    assert_eq!(restarts, [0, 2, 4], "no restart once it flaps");
+    assert_eq!(flapping, [6, 7, 8, 9, 10, 11]);
+    let messages = moto.drain_queue(&queue).await;
+    let flaps: Vec<&workspace_tests::Delivered> =
+        messages.iter().filter(|m| m.subject.starts_with("[FLAPPING]")).collect();
+    assert_eq!(flaps.len(), 1, "paged once: {messages:#?}");
+    assert!(flaps[0].message.contains("changed state 7 times within 60 minutes"), "{}", flaps[0].message);
+    assert_eq!(flaps[0].attributes.get("kind").map(String::as_str), Some("escalation"));
+    // WHEN it has been quiet for 45 minutes and alarms again
+    let again = alarm_router::handle(&clients, &router, change("ALARM", "OK", "2026-11-20T05:40:00.000+0000".into()))
+        .await
+        .expect("after the quiet spell");
+    // THEN it is steady again, and remediated
+    assert!(matches!(again.outcome, alarm_router::Outcome::StartedExecution { .. }), "{:?}", again.outcome);
+}

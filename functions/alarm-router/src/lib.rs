@@ -9,6 +9,7 @@
 //! so that every message people read comes from one writer, in one voice, with the same SNS
 //! message attributes ([`shared::page::ATTRIBUTE_NAMES`]).
 
+pub mod flapping;
 pub mod groups;
 pub mod silences;
 
@@ -27,6 +28,7 @@ use shared::page::{ExecutionDocument, MessageKind, Page, attributes};
 use shared::text::{SNS_ATTRIBUTES_RESERVE, SNS_MESSAGE_BYTES, truncate};
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
 
+use crate::flapping::{Flap, FlapHistory};
 use crate::groups::{Departure, Groups, Membership};
 use crate::silences::Silences;
 use strum::{EnumIter, IntoStaticStr};
@@ -103,6 +105,11 @@ impl Clients {
 }
 
 impl RouterConfig {
+    /// The alarms' flap history, when there is a state table.
+    fn flap_history<'a>(&'a self, clients: &'a Clients) -> Option<FlapHistory<'a>> {
+        Some(FlapHistory { client: &clients.dynamodb, table: self.state_table.as_deref()? })
+    }
+
     /// The silences, when there is a state table.
     fn silences<'a>(&'a self, clients: &'a Clients) -> Option<Silences<'a>> {
         Some(Silences { client: &clients.dynamodb, table: self.state_table.as_deref()? })
@@ -141,6 +148,8 @@ pub enum DecisionAction {
     Group,
     /// A silence kept the ALARM quiet.
     Silence,
+    /// The alarm flaps: automation stops for it, and it is paged once.
+    Flapping,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +199,14 @@ pub enum Outcome {
         until: chrono::DateTime<chrono::Utc>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         execution_arn: Option<String>,
+    },
+    /// The alarm keeps changing state: this change either made it flapping (and paged, once) or
+    /// is recorded quietly; no automation runs for it.
+    #[serde(rename_all = "camelCase")]
+    Flapping {
+        since: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
     },
     /// The alarm left its group, whose other members still fire: the recovery waits for them.
     #[serde(rename_all = "camelCase")]
@@ -300,6 +317,12 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
     if route.action == Action::Ignore {
         return Ok(ignored(format!("route {} ignores this alarm", route.name)));
     }
+    let flap = match (config.flap_history(clients), alarm.state) {
+        (Some(history), AlarmState::Alarm | AlarmState::Ok) => {
+            history.record(&alarm, route.flapping, chrono::Utc::now()).await?
+        }
+        _ => Flap::Steady,
+    };
     match alarm.state {
         AlarmState::InsufficientData => Ok(ignored("INSUFFICIENT_DATA is not acted on".into())),
         // After INSUFFICIENT_DATA the event does not say whether an ALARM came before it, so OK
@@ -312,8 +335,20 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
                 None => None,
             };
             if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
+                let flapped = match flap {
+                    Flap::Steady => None,
+                    _ => Some(flapping(clients, config, &alarm, &route, &incident_key, &flap).await?),
+                };
+                // Even a flapping alarm leaves its group, so that the group can resolve.
                 let outcome = leave_group(clients, config, &alarm, &route, &incident_key, &groups, &group).await?;
-                return Ok(decide(DecisionAction::Resolve, outcome));
+                return Ok(match (flapped, outcome) {
+                    (Some(flapped), Outcome::Ignored { .. }) => decide(DecisionAction::Flapping, flapped),
+                    (_, outcome) => decide(DecisionAction::Resolve, outcome),
+                });
+            }
+            if flap != Flap::Steady {
+                let outcome = flapping(clients, config, &alarm, &route, &incident_key, &flap).await?;
+                return Ok(decide(DecisionAction::Flapping, outcome));
             }
             if let Some(silence) = silenced_by {
                 return Ok(ignored(format!("its ALARM was kept quiet by silence {silence}: nothing was announced")));
@@ -348,6 +383,10 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
                 }
                 silences.forget(&alarm).await?;
             }
+            if flap != Flap::Steady {
+                let outcome = flapping(clients, config, &alarm, &route, &incident_key, &flap).await?;
+                return Ok(decide(DecisionAction::Flapping, outcome));
+            }
             if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
                 let window = route.group.as_ref().map(|g| g.window_seconds).unwrap_or_default();
                 let pages_itself = route.action != Action::Remediate;
@@ -378,6 +417,38 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
                 .await
                 .map(|(action, outcome)| decide(action, outcome))
         }
+    }
+}
+
+/// A change of a flapping alarm: the one that made it flapping pages, once, with the history;
+/// the others are recorded quietly. Nothing runs either way.
+async fn flapping(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+    flap: &Flap,
+) -> Result<Outcome, RouterError> {
+    match flap {
+        Flap::Started { changes } => {
+            let settings = route.flapping;
+            let note = format!(
+                "FLAPPING: it changed state {} times within {} minutes ({}). Automation stops for this alarm, and its \
+                 further changes are recorded quietly, until it has not changed state for {} minutes.",
+                changes.len(),
+                settings.window_minutes,
+                changes.join(", "),
+                settings.quiet_minutes
+            );
+            tracing::warn!(alarm = %alarm.name, changes = changes.len(), "flapping: paging once");
+            let message_id =
+                publish_as(clients, config, alarm, route, key, MessageKind::Escalation, "FLAPPING", Some(&note))
+                    .await?;
+            Ok(Outcome::Flapping { since: alarm.timestamp_rfc3339(), message_id: Some(message_id) })
+        }
+        Flap::Ongoing { since } => Ok(Outcome::Flapping { since: since.clone(), message_id: None }),
+        Flap::Steady => Err(RouterError::ConfigError("flapping() called for a steady alarm".into())),
     }
 }
 
@@ -695,6 +766,21 @@ async fn publish(
         MessageKind::Incident => "INCIDENT",
         MessageKind::Escalation | MessageKind::Notification => "ALARM",
     };
+    publish_as(clients, config, alarm, route, key, kind, label, problem).await
+}
+
+/// [`publish`] under another subject label (`FLAPPING`).
+#[allow(clippy::too_many_arguments)]
+async fn publish_as(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: &Alarm,
+    route: &Route,
+    key: &IncidentKey,
+    kind: MessageKind,
+    label: &str,
+    problem: Option<&str>,
+) -> Result<String, RouterError> {
     let mut request = clients
         .sns
         .publish()

@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use shared::Alarm;
-use shared::aws::{describe, is_transient};
 use shared::silence::Silence;
 
 use crate::RouterError;
+use crate::groups::failed;
 
 const SILENCES: &str = "silences";
 /// How long a silenced ALARM is remembered without an OK.
@@ -23,14 +23,6 @@ const REMEMBER_SECONDS: i64 = 30 * 24 * 3600;
 pub struct Silences<'a> {
     pub client: &'a aws_sdk_dynamodb::Client,
     pub table: &'a str,
-}
-
-fn failed<E>(operation: &str, err: &aws_sdk_dynamodb::error::SdkError<E>) -> RouterError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let message = format!("DynamoDB {operation}: {}", describe(err));
-    if is_transient(err) { RouterError::TransientError(message) } else { RouterError::ConfigError(message) }
 }
 
 fn alarm_key(alarm: &Alarm) -> AttributeValue {

@@ -38,8 +38,21 @@ fn clients(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule]) -> Clients {
     clients_with_table(sfn, sns, incidents, &[])
 }
 
-/// [`clients`], with the state table's calls answered by `dynamodb`.
+/// The flap history of an alarm that changes state rarely: its record holds this change only.
+fn steady_flaps() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.key().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).is_some_and(|k| k.starts_with("flap#"))
+        })
+        .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
+}
+
+/// [`clients`], with the state table's calls answered by `dynamodb` (and alarms steady, unless
+/// a test answers the flap history itself: those rules come after this one, for other keys).
 fn clients_with_table(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule], dynamodb: &[&Rule]) -> Clients {
+    let steady = steady_flaps();
+    let dynamodb: Vec<&Rule> = [&steady].into_iter().chain(dynamodb.iter().copied()).collect();
+    let dynamodb = dynamodb.as_slice();
     Clients {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(RetryConfig::disabled())),
         sns: mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |c| c.retry_config(RetryConfig::disabled())),

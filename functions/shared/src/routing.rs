@@ -442,6 +442,58 @@ pub struct Rule {
     /// How the rule's alarms group into one problem; absent: every alarm is its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Grouping>,
+    /// When an alarm of the rule counts as flapping; absent: the defaults ([`Flapping::default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<Flapping>,
+}
+
+/// An alarm that changed state more than `transitions` times within `windowMinutes` is flapping:
+/// automation stops for it, one page says so, and it is quiet until it has not changed state for
+/// `quietMinutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Flapping {
+    #[serde(default = "default_flap_transitions")]
+    pub transitions: u32,
+    #[serde(default = "default_flap_window")]
+    pub window_minutes: u32,
+    #[serde(default = "default_flap_quiet")]
+    pub quiet_minutes: u32,
+}
+
+fn default_flap_transitions() -> u32 {
+    6
+}
+fn default_flap_window() -> u32 {
+    60
+}
+fn default_flap_quiet() -> u32 {
+    30
+}
+
+impl Default for Flapping {
+    /// More than 6 changes (three ALARM/OK cycles) within an hour; quiet again after 30 minutes.
+    fn default() -> Self {
+        Self {
+            transitions: default_flap_transitions(),
+            window_minutes: default_flap_window(),
+            quiet_minutes: default_flap_quiet(),
+        }
+    }
+}
+
+impl Flapping {
+    fn validate(&self) -> Result<(), String> {
+        if !(2..=100).contains(&self.transitions) {
+            return Err(format!("flapping.transitions {} is outside 2-100", self.transitions));
+        }
+        for (name, minutes) in [("windowMinutes", self.window_minutes), ("quietMinutes", self.quiet_minutes)] {
+            if !(5..=1440).contains(&minutes) {
+                return Err(format!("flapping.{name} {minutes} is outside 5-1440"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a rule's alarms group into one problem, paged once.
@@ -564,6 +616,9 @@ pub struct Route {
     /// How the route's alarms group; absent: every alarm alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<Grouping>,
+    /// When its alarms count as flapping (the defaults when the rule says nothing).
+    #[serde(default)]
+    pub flapping: Flapping,
 }
 
 impl Route {
@@ -582,6 +637,7 @@ impl Route {
             remediation: rule.remediation.clone(),
             responders: rule.responders.clone(),
             group: rule.group.clone(),
+            flapping: rule.flapping.unwrap_or_default(),
         }
     }
 }
@@ -624,6 +680,9 @@ impl Routes {
             validate_responders(&rule.responders).map_err(fail)?;
             if let Some(group) = &rule.group {
                 group.validate().map_err(fail)?;
+            }
+            if let Some(flapping) = &rule.flapping {
+                flapping.validate().map_err(fail)?;
             }
             let regex = match &rule.conditions.alarm_name {
                 Some(NameMatch::Regex(pattern)) => Some(
@@ -688,6 +747,7 @@ impl Routes {
             remediation: None,
             responders: Vec::new(),
             group: None,
+            flapping: Flapping::default(),
         }
     }
 
@@ -1038,6 +1098,30 @@ default:
         let err = Routes::from_yaml("rules:\n  - { name: ok, action: notify }\n  - { name: Bad, action: notify }\n")
             .expect_err("bad name");
         assert!(err.0.starts_with("rule 2 (\"Bad\")"), "{err}");
+    }
+
+    #[test]
+    fn flapping_has_defaults_and_its_settings_are_checked() {
+        let rule = |flapping: &str| {
+            format!("rules:\n  - name: r\n    match: {{ alarmName: {{ prefix: r- }} }}\n    action: notify\n{flapping}")
+        };
+        let routes = Routes::from_yaml(&rule("")).expect("defaults");
+        assert_eq!(routes.by_name("r").expect("r").flapping, Flapping::default());
+        assert_eq!(routes.default().flapping, Flapping { transitions: 6, window_minutes: 60, quiet_minutes: 30 });
+        let custom = Routes::from_yaml(&rule("    flapping: { transitions: 4, windowMinutes: 20 }\n")).expect("custom");
+        assert_eq!(
+            custom.by_name("r").expect("r").flapping,
+            Flapping { transitions: 4, window_minutes: 20, quiet_minutes: 30 }
+        );
+        for (flapping, named) in [
+            ("    flapping: { transitions: 1 }\n", "transitions"),
+            ("    flapping: { windowMinutes: 2 }\n", "windowMinutes"),
+            ("    flapping: { quietMinutes: 5000 }\n", "quietMinutes"),
+            ("    flapping: { often: true }\n", "often"),
+        ] {
+            let err = Routes::from_yaml(&rule(flapping)).expect_err(flapping);
+            assert!(err.0.contains(named), "{flapping}: {err}");
+        }
     }
 
     #[test]
