@@ -453,6 +453,29 @@ async fn a_storm_of_200_alarms_is_one_page_and_one_recovery() {
 }
 
 #[tokio::test]
+async fn of_eight_alarms_of_one_group_delivered_at_once_exactly_one_opens_it() {
+    // GIVEN the state table in moto, whose server answers requests on several threads
+    let moto = MotoServer::start();
+    let (config, emulator) = emulator(&moto).await;
+    let queue = moto.subscribe_queue(&emulator.topic_arn, "pager").await;
+    let clients = alarm_router::Clients::new(&config);
+    let router = router_config(&emulator);
+    let at = "2026-11-20T04:00:00.000+0000";
+    let handle = |host| alarm_router::handle(&clients, &router, storefront(host, "ALARM", at));
+    // WHEN eight storefront hosts of one zone alarm in the same instant
+    let (a, b, c, d, e, f, g, h) =
+        tokio::join!(handle(0), handle(1), handle(2), handle(3), handle(4), handle(5), handle(6), handle(7));
+    let actions: Vec<_> =
+        [a, b, c, d, e, f, g, h].into_iter().map(|decision| decision.expect("alarm").action).collect();
+    // THEN one of them opened the group and paged; the other seven joined it (the conditional
+    // write is atomic in DynamoDB, and must stay so in the emulator the tests trust)
+    use alarm_router::DecisionAction::{Group, Incident};
+    assert_eq!(actions.iter().filter(|a| **a == Incident).count(), 1, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == Group).count(), 7, "{actions:?}");
+    assert_eq!(moto.drain_queue(&queue).await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_flapping_alarm_stops_restarting_pages_once_and_is_steady_again_after_a_quiet_spell() {
     // GIVEN a pager on the topic
     let moto = MotoServer::start();

@@ -47,6 +47,12 @@ The replay runner executes state machines itself, on a virtual clock; moto only 
 execution started, and keeps it RUNNING. When a replayed execution ends, the runner POSTs
 {"executionArn": ..., "status": "SUCCEEDED" | "FAILED" | ..., "stopDate": "<RFC 3339>"} to
 /_first_response/execution-ended, and moto's record of it ends the same way.
+
+DynamoDB makes every single-item write atomic: a conditional PutItem or UpdateItem checks and
+writes as one step, so of two concurrent "open the group if absent" writes exactly one succeeds.
+moto's server answers requests on several threads and checks a condition and writes in separate
+steps, so two concurrent requests can both pass the same condition. DynamoDB requests are
+therefore answered one at a time, which restores the guarantee the product relies on.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ import datetime
 import gzip
 import io
 import json
+import threading
 import re
 import sys
 from typing import Any, Callable, Iterable
@@ -371,14 +378,32 @@ def _fault(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     return [body]
 
 
+DYNAMODB_TARGET = "DynamoDB_20120810."
+_dynamodb = threading.Lock()
+
+
+def _one_at_a_time(answer: Callable[[], Iterable[bytes]]) -> list[bytes]:
+    """The whole answer to a DynamoDB request, computed while no other DynamoDB request runs."""
+    with _dynamodb:
+        chunks = answer()
+        try:
+            return [b"".join(chunks)]
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+
+
 class CborDispatcher(DomainDispatcherApplication):
     """moto's dispatcher, with CloudWatch rpcv2Cbor requests translated to awsJson1_0 and back,
-    and the faults a test armed answered before moto sees the request."""
+    the faults a test armed answered before moto sees the request, and DynamoDB requests answered
+    one at a time."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         answered = _fault(environ, start_response) or _execution_ended(environ, start_response)
         if answered is not None:
             return answered
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+            return _one_at_a_time(lambda: super(CborDispatcher, self).__call__(environ, start_response))
         match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
         if not match or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
             return super().__call__(environ, start_response)
