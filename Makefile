@@ -22,6 +22,7 @@ export SAM_CLI_TELEMETRY := 0
 # Local runs only ever talk to the emulator, with fixed test credentials, and they route with
 # the sample rules unless told otherwise (ROUTES=infra/routes.yaml tries your own).
 ROUTES      ?= infra/routes.example.yaml
+HISTORY     ?= events/histories/storm.jsonl
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=$${AWS_REGION:-eu-west-1} \
 	SLACK_API_URL=http://127.0.0.1:$(SLACK_PORT)/api/ ROUTES_FILE=$(ROUTES)
 
@@ -74,6 +75,16 @@ demo: emulator slack-emulator ## The main job: replay the sample alarm through r
 replay: emulator slack-emulator ## Replay any alarm event through router and state machine: make replay EVENT=events/alarm-router/metric-alarm.json
 	cargo build --quiet -p replay
 	$(LOCAL_ENV) target/debug/replay event $(EVENT)
+
+.PHONY: history
+history: emulator slack-emulator ## Replay a whole alarm history (JSON Lines): make history HISTORY=events/histories/maintenance-night.jsonl
+	cargo build --quiet -p replay
+	$(LOCAL_ENV) target/debug/replay history $(HISTORY)
+
+.PHONY: bench-history
+bench-history: emulator slack-emulator ## Benchmark (not a test): events/s and DynamoDB calls per event replaying the storm sample
+	cargo build --quiet -p replay
+	$(LOCAL_ENV) target/debug/replay history --quiet events/histories/storm.jsonl | $(BIN)/python -c 'import json,sys; s=json.loads(sys.stdin.read().splitlines()[-1]); print("events", s["events"], "| wall s", s["wallSeconds"], "| events/s", s["eventsPerSecond"], "| DynamoDB calls", s.get("dynamodbCalls"), "| per event", s.get("dynamodbCallsPerEvent"))'
 
 .PHONY: diagram
 diagram: ## Print the first-response state machine as a Mermaid flowchart

@@ -37,18 +37,7 @@ async fn escalate(war_room: &WarRoom) -> Room {
 
 /// A Web API call to the emulator, as the bot.
 async fn slack_api(slack: &SlackEmulator, method: &str, args: Value) -> Value {
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}{method}", slack.api_url))
-        .bearer_auth(LOCAL_SLACK_TOKEN)
-        .json(&args)
-        .send()
-        .await
-        .expect("the emulator answers")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(answer["ok"], true, "{method}: {answer}");
-    answer
+    slack.call(LOCAL_SLACK_TOKEN, method, args).await
 }
 
 /// Every war room the emulator holds, archived ones included.

@@ -44,9 +44,13 @@ Tests can also make the emulator fail like AWS does under load: a POST of
 that error code, before moto sees them. Nothing is armed unless a test asks.
 
 The replay runner executes state machines itself, on a virtual clock; moto only records that an
-execution started, and keeps it RUNNING. When a replayed execution ends, the runner POSTs
-{"executionArn": ..., "status": "SUCCEEDED" | "FAILED" | ..., "stopDate": "<RFC 3339>"} to
-/_first_response/execution-ended, and moto's record of it ends the same way.
+execution started, and keeps it RUNNING. The runner POSTs {"executionArn": ..., "startDate":
+"<RFC 3339>", "status": "SUCCEEDED" | "FAILED" | ..., "stopDate": "<RFC 3339>"} (each field but the
+ARN optional) to /_first_response/execution, and moto's record of the execution takes those dates
+and that status: when it started and ended on the virtual clock.
+
+GET /_first_response/calls answers how many DynamoDB requests moto has answered, by operation
+({"PutItem": 3, ...}), so that a benchmark can report calls per event.
 
 DynamoDB makes every single-item write atomic: a conditional PutItem or UpdateItem checks and
 writes as one step, so of two concurrent "open the group if absent" writes exactly one succeeds.
@@ -326,20 +330,30 @@ def _cbor_error(status: int, body: bytes, headers: list[tuple[str, str]]) -> dic
     return {"__type": f"{CBOR_ERROR_NAMESPACE}#{code}", "message": message}
 
 
-EXECUTION_ENDED_PATH = "/_first_response/execution-ended"
+EXECUTION_PATH = "/_first_response/execution"
+CALLS_PATH = "/_first_response/calls"
 
 
-def _execution_ended(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
-    """Records how a locally replayed execution ended (POST of {"executionArn", "status",
-    "stopDate"} to EXECUTION_ENDED_PATH), so that ListExecutions and DescribeExecution answer as
-    Step Functions would afterwards; else None. moto itself never ends an execution."""
-    if environ.get("PATH_INFO") != EXECUTION_ENDED_PATH or environ.get("REQUEST_METHOD") != "POST":
+def _date(value: str) -> datetime.datetime:
+    """An RFC 3339 date as the naive UTC datetime moto keeps (and sorts executions by)."""
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _execution(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """Records when a locally replayed execution started and how it ended (a POST of
+    {"executionArn", "startDate"?, "status"?, "stopDate"?} to EXECUTION_PATH), so that
+    ListExecutions and DescribeExecution answer as Step Functions would; else None. moto itself
+    never ends an execution, and dates it by the wall clock."""
+    if environ.get("PATH_INFO") != EXECUTION_PATH or environ.get("REQUEST_METHOD") != "POST":
         return None
     from moto.stepfunctions.models import stepfunctions_backends
 
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    ended = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    arn = ended["executionArn"]
+    update = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    arn = update["executionArn"]
     region, account = arn.split(":")[3], arn.split(":")[4]
     try:
         execution = stepfunctions_backends[account][region].describe_execution(arn)
@@ -347,10 +361,24 @@ def _execution_ended(environ: dict[str, Any], start_response: Callable[..., Any]
         body = json.dumps({"error": f"{error}"}).encode()
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [body]
-    execution.status = ended["status"]
-    execution.stop_date = datetime.datetime.fromisoformat(ended["stopDate"].replace("Z", "+00:00"))
+    if "startDate" in update:
+        execution.start_date = _date(update["startDate"])
+    if "status" in update:
+        execution.status = update["status"]
+    if "stopDate" in update:
+        execution.stop_date = _date(update["stopDate"])
     start_response("200 OK", [("Content-Type", "application/json")])
     return [b"{}"]
+
+
+def _calls(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """The DynamoDB requests answered so far, by operation (a GET of CALLS_PATH); else None."""
+    if environ.get("PATH_INFO") != CALLS_PATH or environ.get("REQUEST_METHOD") != "GET":
+        return None
+    with _dynamodb:
+        body = json.dumps(_dynamodb_calls).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
 
 
 FAULTS_PATH = "/_first_response/faults"
@@ -380,11 +408,13 @@ def _fault(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
 
 DYNAMODB_TARGET = "DynamoDB_20120810."
 _dynamodb = threading.Lock()
+_dynamodb_calls: dict[str, int] = {}
 
 
-def _one_at_a_time(answer: Callable[[], Iterable[bytes]]) -> list[bytes]:
+def _one_at_a_time(operation: str, answer: Callable[[], Iterable[bytes]]) -> list[bytes]:
     """The whole answer to a DynamoDB request, computed while no other DynamoDB request runs."""
     with _dynamodb:
+        _dynamodb_calls[operation] = _dynamodb_calls.get(operation, 0) + 1
         chunks = answer()
         try:
             return [b"".join(chunks)]
@@ -399,11 +429,17 @@ class CborDispatcher(DomainDispatcherApplication):
     one at a time."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        answered = _fault(environ, start_response) or _execution_ended(environ, start_response)
+        answered = (
+            _fault(environ, start_response)
+            or _execution(environ, start_response)
+            or _calls(environ, start_response)
+        )
         if answered is not None:
             return answered
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
-            return _one_at_a_time(lambda: super(CborDispatcher, self).__call__(environ, start_response))
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(DYNAMODB_TARGET):
+            operation = target[len(DYNAMODB_TARGET) :]
+            return _one_at_a_time(operation, lambda: super(CborDispatcher, self).__call__(environ, start_response))
         match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
         if not match or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
             return super().__call__(environ, start_response)

@@ -187,4 +187,20 @@ impl SlackEmulator {
         });
         Self { api_url: format!("http://127.0.0.1:{}/api/", process.port), _process: process }
     }
+
+    /// A Web API call with this bot token; the answer must be `ok`.
+    pub async fn call(&self, token: &str, method: &str, args: serde_json::Value) -> serde_json::Value {
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}{method}", self.api_url))
+            .bearer_auth(token)
+            .json(&args)
+            .send()
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(answer["ok"], true, "{method}: {answer}");
+        answer
+    }
 }

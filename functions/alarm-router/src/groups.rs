@@ -227,30 +227,49 @@ impl Groups<'_> {
         }))
     }
 
-    /// Claims the group's one page for an escalation: true when this escalation pages (the group
-    /// has not paged, or is not in the table), false when the group paged already.
-    pub async fn claim_page(&self, key: &str) -> Result<bool, RouterError> {
+    /// Claims the group's one page for an escalation by the execution of `claimant` (an incident
+    /// key): [`Claim::Pages`] when this escalation pages (the group has not paged, or is not in the
+    /// table), else whose war room speaks for the group.
+    pub async fn claim_page(&self, key: &str, claimant: &str) -> Result<Claim, RouterError> {
         let claimed = self
             .client
             .update_item()
             .table_name(self.table)
             .key("pk", pk(key))
-            .update_expression("SET paged = :yes")
+            .update_expression("SET paged = :yes, pagedBy = :by")
             .condition_expression("attribute_exists(pk) AND paged = :no")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":by", s(claimant))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match claimed {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Claim::Pages),
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                    // Paged already when the group exists; page when it does not (nothing to join).
-                    Ok(e.item().is_none_or(HashMap::is_empty))
-                }
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
+                    // Not in the table: nothing to join, so this escalation pages.
+                    None => Ok(Claim::Pages),
+                    Some(item) if item.is_empty() => Ok(Claim::Pages),
+                    // The same execution asking again (a retried task): it is the one that pages.
+                    Some(item) if text(item, "pagedBy") == claimant => Ok(Claim::Pages),
+                    Some(item) => {
+                        let by = text(item, "pagedBy");
+                        Ok(Claim::PagedAlready { room_of: (!by.is_empty()).then_some(by) })
+                    }
+                },
                 _ => Err(failed("UpdateItem", &err)),
             },
         }
     }
+}
+
+/// Who pages for a group's escalation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This escalation pages (and opens the group's war room).
+    Pages,
+    /// The group paged already; `room_of` is the incident key whose escalation paged and opened
+    /// the war room, when an escalation did (an incident route's first ALARM pages by itself).
+    PagedAlready { room_of: Option<String> },
 }

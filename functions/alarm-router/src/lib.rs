@@ -9,8 +9,10 @@
 //! so that every message people read comes from one writer, in one voice, with the same SNS
 //! message attributes ([`shared::page::ATTRIBUTE_NAMES`]).
 
+pub mod decisions;
 pub mod flapping;
 pub mod groups;
+pub mod inhibitors;
 pub mod silences;
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
@@ -24,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
 use shared::incident::execution_arn;
-use shared::page::{ExecutionDocument, MessageKind, Page, attributes};
+use shared::page::{ExecutionDocument, MessageKind, Page, Suppression, attributes};
 use shared::text::{SNS_ATTRIBUTES_RESERVE, SNS_MESSAGE_BYTES, truncate};
 use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice, Route, Routes};
 
@@ -113,6 +115,35 @@ impl RouterConfig {
     /// The silences, when there is a state table.
     fn silences<'a>(&'a self, clients: &'a Clients) -> Option<Silences<'a>> {
         Some(Silences { client: &clients.dynamodb, table: self.state_table.as_deref()? })
+    }
+
+    /// The inhibiting alarms' states, when there is a state table and the rules inhibit.
+    fn inhibitors<'a>(&'a self, clients: &'a Clients) -> Option<inhibitors::Inhibitors<'a>> {
+        if self.routes.inhibitions().is_empty() {
+            return None;
+        }
+        Some(inhibitors::Inhibitors { client: &clients.dynamodb, table: self.state_table.as_deref()? })
+    }
+
+    /// What keeps an ALARM of `route` quiet now, if anything: an operator's silence first (it names
+    /// a person and a reason), then the rules' maintenance windows, then inhibition.
+    async fn quiet(
+        &self,
+        clients: &Clients,
+        stored: &[shared::silence::Silence],
+        route: &str,
+        alarm: &Alarm,
+    ) -> Result<Option<shared::silence::Silence>, RouterError> {
+        if let Some(silence) = shared::silence::silencing(stored, route, alarm) {
+            return Ok(Some(silence.clone()));
+        }
+        if let Some(window) = self.routes.maintenance_silence(route, alarm) {
+            return Ok(Some(window));
+        }
+        match self.inhibitors(clients) {
+            Some(inhibitors) => inhibitors.inhibiting(self.routes.inhibitions(), route, alarm).await,
+            None => Ok(None),
+        }
     }
 
     /// The group `alarm` belongs to on `route` and the table it is kept in, when the route groups.
@@ -215,6 +246,50 @@ pub enum Outcome {
     Ignored { reason: String },
 }
 
+/// What kind of quiet a silence's id names: an operator's silence, a window or an inhibition.
+pub fn suppression_of(id: &str) -> Suppression {
+    if id.starts_with(shared::maintenance::WINDOW_ID_PREFIX) {
+        Suppression::Maintenance
+    } else if id.starts_with(shared::inhibition::INHIBIT_ID_PREFIX) {
+        Suppression::Inhibited
+    } else {
+        Suppression::Silenced
+    }
+}
+
+impl Outcome {
+    /// What was done, in a few words, for a trace or an operator's listing.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::StartedExecution { duplicate: true, .. } => "execution already started".to_owned(),
+            Self::StartedExecution { .. } => "execution started".to_owned(),
+            Self::OpenedIncident { .. } => "incident opened (paged)".to_owned(),
+            Self::Published { fallback_from: Some(from), .. } => format!("could not {from}: paged instead"),
+            Self::Published { .. } => "published".to_owned(),
+            Self::Resolved { .. } => "recovery announced".to_owned(),
+            Self::LeftToExecution { .. } => "left to its running execution".to_owned(),
+            Self::AnnouncedByExecution { .. } => "recovery announced by its execution".to_owned(),
+            Self::Grouped { group, members, .. } => format!("joined {group} ({members} alarms): no page"),
+            Self::Silenced { silence, until, .. } => {
+                format!("kept quiet by {silence} until {}", until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            }
+            Self::Flapping { message_id: Some(_), .. } => "flapping: paged once".to_owned(),
+            Self::Flapping { .. } => "flapping: recorded quietly".to_owned(),
+            Self::StillFiringInGroup { firing, .. } => format!("left its group ({firing} still firing)"),
+            Self::Ignored { reason } => format!("ignored: {reason}"),
+        }
+    }
+
+    /// The execution this decision started, if it started one.
+    pub fn execution_arn(&self) -> Option<&str> {
+        match self {
+            Self::StartedExecution { execution_arn, .. } => Some(execution_arn),
+            Self::Grouped { execution_arn, .. } | Self::Silenced { execution_arn, .. } => execution_arn.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// What the state machine's `Write Page` states ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -240,32 +315,45 @@ pub async fn dispatch(clients: &Clients, config: &RouterConfig, event: Value) ->
 pub async fn page_for(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Page, RouterError> {
     let context = serde_json::from_value::<PageContext>(event.clone()).ok();
     let mut page = write_page(event)?;
-    // An execution a silence let run pages no one when it escalates.
-    if let (Some(context), Some(silences)) = (&context, config.silences(clients))
+    // An execution a silence or a maintenance window let run pages no one when it escalates.
+    if let Some(context) = &context
         && context.page == PageRequest::Escalation
         && let Some(route) = config.routes.by_name(&context.route.name)
-        && let Some(silence) = shared::silence::silencing(&silences.all().await?, &route.name, &context.alarm)
     {
-        page.suppressed = true;
-        page.why = Some(format!("silenced by {} until {}", silence.id, silence.ends_at));
-        return Ok(page);
+        let stored = match config.silences(clients) {
+            Some(silences) => silences.all().await?,
+            None => Vec::new(),
+        };
+        if let Some(silence) = config.quiet(clients, &stored, &route.name, &context.alarm).await? {
+            let by = suppression_of(&silence.id);
+            page.suppress(by, format!("silenced by {} until {}", silence.id, silence.ends_at));
+            return Ok(page);
+        }
     }
     let grouping = context.and_then(|context| {
         let route = config.routes.by_name(&context.route.name)?;
         let (groups, key) = config.group_of(clients, &route, &context.alarm)?;
-        Some((groups, key, context.page))
+        Some((groups, key, context.page, context.incident_key.as_str().to_owned()))
     });
-    if let Some((groups, key, request)) = grouping {
+    if let Some((groups, key, request, claimant)) = grouping {
         let speaks = match request {
-            PageRequest::Escalation => groups.claim_page(&key).await?,
+            PageRequest::Escalation => match groups.claim_page(&key, &claimant).await? {
+                groups::Claim::Pages => true,
+                groups::Claim::PagedAlready { room_of } => {
+                    page.room_of = room_of;
+                    false
+                }
+            },
             PageRequest::Recovery => false,
         };
         if !speaks {
-            page.suppressed = true;
-            page.why = Some(match request {
-                PageRequest::Escalation => format!("group {key} has paged already"),
-                PageRequest::Recovery => format!("group {key} announces its recovery when its last alarm is OK"),
-            });
+            page.suppress(
+                Suppression::Grouped,
+                match request {
+                    PageRequest::Escalation => format!("group {key} has paged already"),
+                    PageRequest::Recovery => format!("group {key} announces its recovery when its last alarm is OK"),
+                },
+            );
         }
     }
     Ok(page)
@@ -273,10 +361,12 @@ pub async fn page_for(clients: &Clients, config: &RouterConfig, event: Value) ->
 
 /// What a page request says about its alarm, to find its group.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PageContext {
     page: PageRequest,
     alarm: Alarm,
     route: Route,
+    incident_key: IncidentKey,
 }
 
 /// Writes the page the state machine publishes; no side effect, no AWS call.
@@ -296,7 +386,20 @@ pub fn write_page(mut event: Value) -> Result<Page, RouterError> {
 }
 
 /// Routes one EventBridge event. Invalid events fail with `InvalidEvent` before any side effect.
+/// With a state table, the decision is kept for `first-response what-happened`; that record is
+/// best effort: what was done is done, and failing now would only make EventBridge redeliver.
 pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Decision, RouterError> {
+    let decision = route_event(clients, config, event).await?;
+    if let Some(table) = config.state_table.as_deref() {
+        let log = decisions::Decisions { client: &clients.dynamodb, table };
+        if let Err(err) = log.record(&decision, chrono::Utc::now()).await {
+            tracing::warn!(error = %err, alarm = %decision.alarm.name, "the decision was made but not recorded");
+        }
+    }
+    Ok(decision)
+}
+
+async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Decision, RouterError> {
     let alarm = Alarm::from_event(&event).map_err(|e| RouterError::InvalidEvent(e.to_string()))?;
     let route = config.routes.route(&alarm);
     let incident_key = IncidentKey::for_transition(&route.name, &alarm);
@@ -311,6 +414,11 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
     };
     let ignored = |reason: String| decide(DecisionAction::Ignore, Outcome::Ignored { reason });
 
+    // An inhibiting alarm's state is kept whatever its own route does with it (even
+    // when CloudWatch suppressed its actions: it is still in ALARM).
+    if let Some(inhibitors) = config.inhibitors(clients) {
+        inhibitors.record(config.routes.inhibitions(), &alarm).await?;
+    }
     if let Some(by) = &alarm.actions_suppressed_by {
         return Ok(ignored(format!("composite alarm actions are suppressed by {by}")));
     }
@@ -363,24 +471,30 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
             Ok(decide(DecisionAction::Resolve, outcome))
         }
         AlarmState::Alarm => {
-            if let Some(silences) = config.silences(clients) {
-                let all = silences.all().await?;
-                if let Some(silence) = shared::silence::silencing(&all, &route.name, &alarm) {
-                    tracing::info!(silence = %silence.id, until = %silence.ends_at, "silenced");
+            let silences = config.silences(clients);
+            let stored = match &silences {
+                Some(silences) => silences.all().await?,
+                None => Vec::new(),
+            };
+            let quiet = config.quiet(clients, &stored, &route.name, &alarm).await?;
+            if let Some(silence) = &quiet {
+                tracing::info!(silence = %silence.id, until = %silence.ends_at, "silenced");
+                if let Some(silences) = &silences {
                     silences.remember_silenced(&alarm, silence, chrono::Utc::now()).await?;
-                    let execution_arn = match route.action {
-                        Action::Remediate if silence.allow_automation => {
-                            match start_remediation(clients, config, &alarm, &route, &incident_key).await? {
-                                Outcome::StartedExecution { execution_arn, .. } => Some(execution_arn),
-                                other => return Ok(decide(DecisionAction::Remediate, other)),
-                            }
-                        }
-                        _ => None,
-                    };
-                    let outcome =
-                        Outcome::Silenced { silence: silence.id.clone(), until: silence.ends_at, execution_arn };
-                    return Ok(decide(DecisionAction::Silence, outcome));
                 }
+                let execution_arn = match route.action {
+                    Action::Remediate if silence.allow_automation => {
+                        match start_remediation(clients, config, &alarm, &route, &incident_key).await? {
+                            Outcome::StartedExecution { execution_arn, .. } => Some(execution_arn),
+                            other => return Ok(decide(DecisionAction::Remediate, other)),
+                        }
+                    }
+                    _ => None,
+                };
+                let outcome = Outcome::Silenced { silence: silence.id.clone(), until: silence.ends_at, execution_arn };
+                return Ok(decide(DecisionAction::Silence, outcome));
+            }
+            if let Some(silences) = &silences {
                 silences.forget(&alarm).await?;
             }
             if flap != Flap::Steady {

@@ -47,11 +47,20 @@ fn steady_flaps() -> Rule {
         .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
 }
 
+/// The decision log's write (its own tests look at what is written).
+fn decision_logged() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.key().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).is_some_and(|k| k.starts_with("decisions#"))
+        })
+        .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
+}
+
 /// [`clients`], with the state table's calls answered by `dynamodb` (and alarms steady, unless
 /// a test answers the flap history itself: those rules come after this one, for other keys).
 fn clients_with_table(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule], dynamodb: &[&Rule]) -> Clients {
-    let steady = steady_flaps();
-    let dynamodb: Vec<&Rule> = [&steady].into_iter().chain(dynamodb.iter().copied()).collect();
+    let (steady, logged) = (steady_flaps(), decision_logged());
+    let dynamodb: Vec<&Rule> = [&steady, &logged].into_iter().chain(dynamodb.iter().copied()).collect();
     let dynamodb = dynamodb.as_slice();
     Clients {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(RetryConfig::disabled())),
@@ -825,6 +834,33 @@ mod groups {
     }
 
     #[tokio::test]
+    async fn a_suppressed_escalation_names_the_room_of_the_one_that_paged_and_a_retried_claim_still_pages() {
+        let this = page_request("escalation")["incidentKey"].as_str().expect("key").to_owned();
+        let paged_by = |key: &str| {
+            let mut item = group_item("k", &["a"], &["a"], true);
+            item.insert("pagedBy".to_owned(), AttributeValue::S(key.to_owned()));
+            item
+        };
+        // (the claim's answer, suppressed?, room named)
+        let cases = [
+            (update_refused(Some(paged_by("web-nginx__web-nginx-down-a__1234567890abcdef1234"))), true, true),
+            // this very execution claimed it before (its Write Escalation Page task is retried)
+            (update_refused(Some(paged_by(&this))), false, false),
+        ];
+        for (claim, suppressed, room) in cases {
+            let page = page_for(
+                &clients_with_table(&[], &[], &[], &[&claim, &no_silences()]),
+                &grouped_config(),
+                page_request("escalation"),
+            )
+            .await
+            .expect("page");
+            assert_eq!(page.suppressed, suppressed, "{page:?}");
+            assert_eq!(page.room_of.is_some(), room, "{page:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_grouped_alarms_recovery_is_left_to_its_group_and_the_route_comes_from_the_rules() {
         let page = page_for(
             &clients_with_table(&[], &[], &[], &[&no_silences()]),
@@ -960,5 +996,266 @@ mod silenced {
         alarm["detail"]["state"]["value"] = Value::from("OK");
         alarm["detail"]["previousState"]["value"] = Value::from("ALARM");
         alarm
+    }
+}
+
+mod maintenance {
+    use super::*;
+
+    /// The canonical web host alarm, fired at `at`.
+    fn web_alarm_at(at: &str) -> Value {
+        let mut alarm = event("metric-alarm.json");
+        alarm["detail"]["state"]["timestamp"] = Value::from(at);
+        alarm
+    }
+
+    #[tokio::test]
+    async fn an_alarm_in_a_maintenance_window_pages_no_one_and_starts_nothing() {
+        // GIVEN the sample rules' saturday-patching window (02:00-04:00 Europe/Dublin, web-nginx)
+        let (sns, sfn) = (published(), started());
+        let clients = clients(&[&sfn], &[&sns], &[]);
+        // WHEN a web host's alarm fires at 02:30 on a Saturday in winter (UTC+0)
+        let decision =
+            handle(&clients, &config(None), web_alarm_at("2026-11-21T02:30:00.000+0000")).await.expect("decision");
+        // THEN the window keeps it quiet: nothing published, nothing started
+        assert_eq!(decision.action, DecisionAction::Silence);
+        assert!(
+            matches!(&decision.outcome, Outcome::Silenced { silence, execution_arn: None, .. } if silence == "window:saturday-patching"),
+            "{:?}",
+            decision.outcome
+        );
+        assert_eq!((sns.num_calls(), sfn.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn the_window_follows_summer_time_and_ends_on_time() {
+        for (at, quiet) in [
+            // 02:30 Dublin summer time is 01:30 UTC: in the window
+            ("2026-06-20T01:30:00.000+0000", true),
+            // 03:30 UTC in June is 04:30 in Dublin: after it
+            ("2026-06-20T03:30:00.000+0000", false),
+            // 04:00 UTC in November is its end: not covered
+            ("2026-11-21T04:00:00.000+0000", false),
+        ] {
+            let (sns, sfn) = (published(), started());
+            let decision = handle(&clients(&[&sfn], &[&sns], &[]), &config(None), web_alarm_at(at)).await.expect("ok");
+            let silenced = decision.action == DecisionAction::Silence;
+            assert_eq!(silenced, quiet, "{at}: {:?}", decision.outcome);
+            assert_eq!(sfn.num_calls(), usize::from(!quiet), "{at}");
+        }
+    }
+}
+
+mod inhibition {
+    use super::*;
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
+
+    const REGION: &str = "region-eu-west-1-unhealthy";
+
+    fn arn(name: &str) -> String {
+        format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}")
+    }
+
+    /// The sample rules, plus: while a region- alarm is in ALARM, web-nginx alarms page no one.
+    fn inhibiting_config() -> RouterConfig {
+        let path = format!("{}/../../infra/routes.example.yaml", env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(&path).expect("example rules");
+        let yaml = format!(
+            "{example}\ninhibit:\n  - name: region-outage\n    whileAlarm: {{ alarmName: {{ prefix: region- }} }}\n    routes: [web-nginx]\n"
+        );
+        RouterConfig {
+            state_table: Some("state".into()),
+            routes: Routes::from_yaml(&yaml).expect("rules"),
+            ..config(None)
+        }
+    }
+
+    fn key_is(prefix: &'static str) -> impl Fn(&HashMap<String, AttributeValue>) -> bool {
+        move |key| key.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|k| k.starts_with(prefix))
+    }
+
+    /// The table: no silences; the region-outage rule's inhibiting alarms now in ALARM are `firing`.
+    fn table(firing: Vec<String>) -> (Rule, Rule, Rule, Rule, Rule, Rule) {
+        let inhibitors = mock!(aws_sdk_dynamodb::Client::get_item)
+            .match_requests(|r| r.key().is_some_and(key_is("inhibit#region-outage")))
+            .then_output(move || {
+                let item = HashMap::from([("firing".to_owned(), AttributeValue::Ss(firing.clone()))]);
+                GetItemOutput::builder().set_item((!firing.is_empty()).then_some(item)).build()
+            });
+        let no_silences = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+        let recorded = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.key().is_some_and(key_is("inhibit#")))
+            .then_output(|| UpdateItemOutput::builder().build());
+        let joined = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| UpdateItemOutput::builder().build());
+        let put = mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
+        let forgotten =
+            mock!(aws_sdk_dynamodb::Client::delete_item).then_output(|| DeleteItemOutput::builder().build());
+        (inhibitors, no_silences, recorded, joined, put, forgotten)
+    }
+
+    fn named(name: &str, state: &str) -> Value {
+        let mut alarm = event("metric-alarm.json");
+        alarm["detail"]["alarmName"] = Value::from(name);
+        alarm["resources"][0] = Value::from(arn(name));
+        alarm["detail"]["state"]["value"] = Value::from(state);
+        alarm
+    }
+
+    #[tokio::test]
+    async fn while_the_region_alarm_fires_a_host_alarm_pages_no_one_and_starts_nothing() {
+        let (inhibitors, no_silences, recorded, joined, put, forgotten) = table(vec![arn(REGION)]);
+        let (sns, sfn) = (published(), started());
+        let clients = clients_with_table(
+            &[&sfn],
+            &[&sns],
+            &[],
+            &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten],
+        );
+        let decision = handle(&clients, &inhibiting_config(), event("metric-alarm.json")).await.expect("decision");
+        assert_eq!(decision.action, DecisionAction::Silence);
+        assert!(
+            matches!(&decision.outcome, Outcome::Silenced { silence, execution_arn: None, .. } if silence == "inhibit:region-outage"),
+            "{:?}",
+            decision.outcome
+        );
+        assert_eq!((sns.num_calls(), sfn.num_calls(), inhibitors.num_calls()), (0, 0, 1));
+        assert_eq!(recorded.num_calls(), 0, "a host alarm is not an inhibiting one");
+        assert_eq!(suppression_of("inhibit:region-outage"), Suppression::Inhibited);
+    }
+
+    #[tokio::test]
+    async fn with_no_region_alarm_firing_the_host_alarm_is_remediated_as_usual() {
+        // Only the host itself in the set (it never inhibits itself), then nothing at all.
+        for firing in [vec![arn("web-nginx-down")], vec![]] {
+            let (inhibitors, no_silences, recorded, joined, put, forgotten) = table(firing.clone());
+            let (sns, sfn) = (published(), started());
+            let clients = clients_with_table(
+                &[&sfn],
+                &[&sns],
+                &[],
+                &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten],
+            );
+            let decision = handle(&clients, &inhibiting_config(), event("metric-alarm.json")).await.expect("decision");
+            assert_eq!(decision.action, DecisionAction::Remediate, "{firing:?}: {:?}", decision.outcome);
+            assert_eq!(sfn.num_calls(), 1, "{firing:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_region_alarm_is_recorded_on_alarm_and_cleared_on_ok_whatever_its_route_does() {
+        for (state, expression) in [("ALARM", "ADD firing :arn"), ("OK", "DELETE firing :arn")] {
+            let (inhibitors, no_silences, _, joined, put, forgotten) = table(vec![]);
+            let recorded = mock!(aws_sdk_dynamodb::Client::update_item)
+                .match_requests(move |r| {
+                    r.key().is_some_and(key_is("inhibit#region-outage"))
+                        && r.update_expression() == Some(expression)
+                        && r.expression_attribute_values()
+                            .and_then(|v| v.get(":arn"))
+                            .and_then(|v| v.as_ss().ok())
+                            .is_some_and(|arns| arns == &vec![arn(REGION)])
+                })
+                .then_output(|| UpdateItemOutput::builder().build());
+            let sns = published();
+            let incidents = mock!(aws_sdk_ssmincidents::Client::list_incident_records).then_output(|| {
+                ListIncidentRecordsOutput::builder().set_incident_record_summaries(Some(vec![])).build().expect("out")
+            });
+            let clients = clients_with_table(
+                &[],
+                &[&sns],
+                &[&incidents],
+                &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten],
+            );
+            // The region alarm takes the default (notify) route: it is announced as usual.
+            let decision = handle(&clients, &inhibiting_config(), named(REGION, state)).await.expect("decision");
+            assert_eq!(decision.route.name, "default");
+            assert_eq!(recorded.num_calls(), 1, "{state}");
+        }
+    }
+}
+
+mod decision_log {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use std::collections::HashMap;
+
+    fn decision() -> Decision {
+        let alarm = shared::Alarm::from_event(&event("metric-alarm.json")).expect("alarm");
+        let route = Routes::example().expect("rules").route(&alarm);
+        Decision {
+            action: DecisionAction::Ignore,
+            incident_key: IncidentKey::for_transition(&route.name, &alarm),
+            route,
+            alarm,
+            outcome: Outcome::Ignored { reason: "test".into() },
+        }
+    }
+
+    #[tokio::test]
+    async fn past_the_trim_mark_the_oldest_entries_are_removed_down_to_the_kept_number() {
+        // GIVEN an alarm with 121 recorded transitions (written 121 times)
+        let written = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression().is_some_and(|e| e.starts_with("SET #entry")))
+            .then_output(|| {
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(HashMap::from([("entries".to_owned(), AttributeValue::N("121".into()))])))
+                    .build()
+            });
+        let item: HashMap<String, AttributeValue> = (0..121)
+            .map(|i| {
+                (format!("d|2026-11-20T04:{:02}:{:02}.000Z|ALARM", i / 60, i % 60), AttributeValue::S("{}".into()))
+            })
+            .chain([("entries".to_owned(), AttributeValue::N("121".into()))])
+            .collect();
+        let read = mock!(aws_sdk_dynamodb::Client::get_item)
+            .then_output(move || GetItemOutput::builder().set_item(Some(item.clone())).build());
+        let trimmed = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| {
+                let names = r.expression_attribute_names().cloned().unwrap_or_default();
+                let removed: Vec<&String> = names.values().collect();
+                // The 21 oldest (04:00:00 to 04:00:20), and no newer one.
+                r.update_expression().is_some_and(|e| e.starts_with("SET entries = :kept REMOVE"))
+                    && removed.len() == 21
+                    && removed.iter().all(|n| n.as_str() < "d|2026-11-20T04:00:21")
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&written, &read, &trimmed]);
+        // WHEN one more decision is recorded
+        let log = decisions::Decisions { client: &client, table: "state" };
+        log.record(&decision(), chrono::Utc::now()).await.expect("recorded");
+        // THEN the 21 oldest were removed in one call
+        assert_eq!((written.num_calls(), read.num_calls(), trimmed.num_calls()), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_does_not_fail_the_routing() {
+        // GIVEN a table whose decision log write fails (every other call answered)
+        let failing = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| {
+                r.key()
+                    .and_then(|k| k.get("pk"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|k| k.starts_with("decisions#"))
+            })
+            .then_error(|| {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::unhandled("AccessDeniedException")
+            });
+        let clients = Clients {
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&failing], |c| c
+                .retry_config(RetryConfig::disabled())),
+            ..clients(&[], &[], &[])
+        };
+        // WHEN an ignored alarm is routed with a state table
+        let config = RouterConfig { state_table: Some("state".into()), ..config(None) };
+        let decision = handle(&clients, &config, event("batch-ignored-alarm.json")).await;
+        // THEN the decision stands
+        assert!(matches!(decision.map(|d| d.action), Ok(DecisionAction::Ignore)));
+        assert_eq!(failing.num_calls(), 1);
     }
 }

@@ -4,6 +4,8 @@
 pub mod alarm;
 pub mod aws;
 pub mod incident;
+pub mod inhibition;
+pub mod maintenance;
 pub mod page;
 pub mod routing;
 pub mod silence;

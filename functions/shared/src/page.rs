@@ -71,6 +71,38 @@ pub struct Page {
     pub suppressed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// What kept the page quiet, when it is suppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<Suppression>,
+    /// When the alarm's group paged already: the incident key whose escalation paged and opened
+    /// the group's war room, where this escalation is posted instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_of: Option<String>,
+}
+
+impl Page {
+    /// Marks the page as not to be published, and says why.
+    pub fn suppress(&mut self, by: Suppression, why: String) {
+        self.suppressed = true;
+        self.suppressed_by = Some(by);
+        self.why = Some(why);
+    }
+}
+
+/// What keeps a page quiet: the noise controls, as decisions and replay summaries count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Suppression {
+    /// The alarm's group has paged already (or announces the recovery itself).
+    Grouped,
+    /// An operator's silence matched the alarm.
+    Silenced,
+    /// A maintenance window of the rules covered the alarm.
+    Maintenance,
+    /// Another alarm in ALARM inhibits this one.
+    Inhibited,
+    /// The alarm flaps: its further changes are recorded quietly.
+    Flapping,
 }
 
 /// The first-response document as the state machine hands it to `Write Page` and `Open War Room`:
@@ -314,6 +346,8 @@ impl ExecutionDocument {
             message: bounded(&text.join("\n")),
             suppressed: false,
             why: None,
+            suppressed_by: None,
+            room_of: None,
         }
     }
 
@@ -349,6 +383,8 @@ impl ExecutionDocument {
             message: bounded(&text.join("\n")),
             suppressed: false,
             why: None,
+            suppressed_by: None,
+            room_of: None,
         }
     }
 

@@ -28,6 +28,14 @@ fn is_service_name(text: &str) -> bool {
 }
 
 /// [`ROUTE_NAME_PATTERN`]: a lowercase letter or digit, then up to 31 of `[a-z0-9-]`.
+/// Checks the name of a maintenance window or an inhibition rule: it appears in decisions.
+pub fn check_item_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err("the name must be 1-64 letters, digits, '-' or '_'".into());
+    }
+    Ok(())
+}
+
 fn is_route_name(text: &str) -> bool {
     let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     (1..=32).contains(&text.len())
@@ -595,6 +603,10 @@ struct RoutesFile {
     rules: Vec<Rule>,
     #[serde(default)]
     default: DefaultRule,
+    #[serde(default)]
+    maintenance: Vec<crate::maintenance::WindowSpec>,
+    #[serde(default)]
+    inhibit: Vec<crate::inhibition::Inhibition>,
 }
 
 /// The matched rule, as carried in the incident document (`route`).
@@ -650,6 +662,8 @@ pub const DEFAULT_ROUTE_NAME: &str = "default";
 pub struct Routes {
     rules: Vec<(Rule, Option<Regex>)>,
     default: DefaultRule,
+    maintenance: Vec<crate::maintenance::MaintenanceWindow>,
+    inhibitions: Vec<crate::inhibition::Inhibition>,
 }
 
 impl Routes {
@@ -695,7 +709,43 @@ impl Routes {
             };
             rules.push((rule, regex));
         }
-        Ok(Self { rules, default: file.default })
+        let mut names: Vec<&str> = rules.iter().map(|(rule, _)| rule.name.as_str()).collect();
+        names.push(DEFAULT_ROUTE_NAME);
+        let mut maintenance = Vec::with_capacity(file.maintenance.len());
+        for (index, spec) in file.maintenance.iter().enumerate() {
+            let fail = |why: String| RoutesError(format!("maintenance window {} ({:?}): {why}", index + 1, spec.name));
+            let window = spec.validate(&names).map_err(fail)?;
+            if maintenance.iter().any(|w: &crate::maintenance::MaintenanceWindow| w.name == window.name) {
+                return Err(fail("the name is used twice".into()));
+            }
+            maintenance.push(window);
+        }
+        let mut inhibitions: Vec<crate::inhibition::Inhibition> = Vec::with_capacity(file.inhibit.len());
+        for (index, inhibition) in file.inhibit.into_iter().enumerate() {
+            let fail = |why: String| RoutesError(format!("inhibit rule {} ({:?}): {why}", index + 1, inhibition.name));
+            inhibition.validate(&names).map_err(fail)?;
+            if inhibitions.iter().any(|i| i.name == inhibition.name) {
+                return Err(fail("the name is used twice".into()));
+            }
+            inhibitions.push(inhibition);
+        }
+        Ok(Self { rules, default: file.default, maintenance, inhibitions })
+    }
+
+    /// The inhibition rules, in the file's order.
+    pub fn inhibitions(&self) -> &[crate::inhibition::Inhibition] {
+        &self.inhibitions
+    }
+
+    /// The maintenance windows, in the file's order.
+    pub fn maintenance(&self) -> &[crate::maintenance::MaintenanceWindow] {
+        &self.maintenance
+    }
+
+    /// The first maintenance window that covers `alarm` on `route` at the alarm's time, as the
+    /// silence it acts as.
+    pub fn maintenance_silence(&self, route: &str, alarm: &Alarm) -> Option<crate::silence::Silence> {
+        self.maintenance.iter().find_map(|window| window.silence_for(route, alarm))
     }
 
     /// The rules compiled into this build (`infra/routes.yaml`).

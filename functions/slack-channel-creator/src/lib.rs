@@ -29,7 +29,7 @@ use crate::escalation::Escalation;
 use crate::pagerduty::{Directory, Incident, IncidentEvent, SIGNATURE_HEADER, WEBHOOK_ID_HEADER, WebhookEvent};
 use crate::secrets::Secrets;
 use crate::slack::{Channel, Identity, Message, RetryPolicy, Slack, SlackApi};
-use crate::summary::{Brief, SUMMARY_EVENT, SUMMARY_PREFIX};
+use crate::summary::{Brief, GROUP_ESCALATION_EVENT, SUMMARY_EVENT, SUMMARY_PREFIX};
 
 /// Kept free before the Lambda's own deadline, to answer instead of being killed.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(2);
@@ -48,7 +48,8 @@ pub enum WarRoomError {
     /// Slack answered `ok: false` with this error code.
     #[error("Slack {method} answered {code}")]
     SlackApiError { method: String, code: String },
-    /// Slack or AWS was unavailable, throttled us or timed out; a retry may succeed.
+    /// Slack or AWS was unavailable, throttled us or timed out, or the group's war room is not
+    /// open yet (the escalation that paged opens it a moment later); a retry may succeed.
     #[error("{0}")]
     TransientError(String),
 }
@@ -180,6 +181,9 @@ pub struct Room {
     pub unarchived: bool,
     /// True when this invocation posted (and pinned) the summary.
     pub summary_posted: bool,
+    /// True when this invocation posted a group member's escalation into the room.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub posted: bool,
     /// Responders in the room (invited now or already there), by e-mail.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invited: Vec<String>,
@@ -197,6 +201,7 @@ impl Room {
             created: false,
             unarchived: false,
             summary_posted: false,
+            posted: false,
             invited: Vec::new(),
             not_invited: Vec::new(),
         }
@@ -248,6 +253,12 @@ pub async fn handle(war_room: &WarRoom, event: Value, time_left: Option<Duration
     let slack = war_room.slack.session(deadline);
     if event.get("requestContext").and_then(|c| c.get("http")).is_some() {
         return Ok(Reply::Http(webhook(war_room, &slack, event).await));
+    }
+    if event.get("post").and_then(Value::as_str) == Some(GROUP_POST) {
+        let post: GroupPost = serde_json::from_value(event)
+            .map_err(|e| WarRoomError::InvalidEvent(format!("not a group escalation post: {e}")))?;
+        tracing::info!(key = %post.doc.incident_key, room_of = %post.room_of, "posting into the group's war room");
+        return Ok(Reply::Room(post_to_group_room(war_room, &slack, &post).await?));
     }
     if event.get("alarm").is_some() && event.get("incidentKey").is_some() {
         let mut doc: Escalation = serde_json::from_value(event)
@@ -448,6 +459,49 @@ async fn open_room(
     (room.invited, room.not_invited) = invite_responders(slack, &channel.id, &identity, &brief.responders).await?;
     room.summary_posted = pin_summary(slack, &channel.id, &identity, brief, webhook_id).await?;
     bookmark_links(slack, &channel.id, brief).await?;
+    Ok(room)
+}
+
+/// What `Post To Group Room` sends: `post` names the request; `roomOf` is the incident key
+/// whose escalation paged for the group and opened its room.
+pub const GROUP_POST: &str = "groupEscalation";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupPost {
+    room_of: String,
+    #[serde(flatten)]
+    doc: Escalation,
+}
+
+/// Posts a group member's escalation into the group's war room, once however often the task is
+/// retried. The room is never created here: its name and summary are the paging escalation's.
+async fn post_to_group_room(war_room: &WarRoom, slack: &Slack<'_>, post: &GroupPost) -> Result<Room, WarRoomError> {
+    let key = naming::RoomKey::for_escalation(post.doc.alarm.timestamp, &post.room_of, "");
+    let private = war_room.config.private_channels;
+    let channel = slack.find_channel(private, |name| key.names_this_incident(name)).await?.ok_or_else(|| {
+        WarRoomError::TransientError(format!(
+            "the war room of {} (the escalation that paged for this group) is not open yet",
+            post.room_of
+        ))
+    })?;
+    let identity = slack.identity().await?;
+    let mut room = Room::existing(&identity, &channel);
+    if channel.is_archived {
+        slack.unarchive(&channel.id).await?;
+        room.unarchived = true;
+    }
+    let incident = post.doc.incident_key.as_str();
+    let recent = slack.history(&channel.id, HISTORY_WINDOW).await?;
+    let posted_before = recent.iter().any(|m| {
+        m.metadata.as_ref().is_some_and(|md| {
+            md.event_type == GROUP_ESCALATION_EVENT && md.event_payload.incident.as_deref() == Some(incident)
+        })
+    });
+    if !posted_before {
+        slack.post(&channel.id, &summary::group_escalation_post(&post.doc)).await?;
+        room.posted = true;
+    }
     Ok(room)
 }
 

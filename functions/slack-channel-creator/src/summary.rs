@@ -14,6 +14,8 @@ use shared::text::{Measure, slack_escape as escape, slack_link_url, slack_text, 
 pub const SUMMARY_EVENT: &str = "war_room_summary";
 /// Metadata `event_type` of the messages PagerDuty webhooks post.
 pub const WEBHOOK_EVENT: &str = "pagerduty_webhook";
+/// Metadata event type of an escalation posted into its group's room instead of paging.
+pub const GROUP_ESCALATION_EVENT: &str = "group_escalation";
 /// Every summary's fallback text starts with this, so it is recognised even without metadata.
 pub const SUMMARY_PREFIX: &str = "War room: ";
 /// Slack's limit on topics and purposes.
@@ -187,6 +189,37 @@ fn story_mrkdwn(story: &AutomationStory) -> String {
         return "Nothing before escalating.".to_owned();
     }
     cut(&story.lines.iter().map(|l| format!("• {}", escape(l))).collect::<Vec<_>>().join("\n"), MAX_SECTION - 40)
+}
+
+/// The message a group member's escalation posts into the group's room (it pages no one): what
+/// fired, what automation tried, and the evidence, escaped and cut to what Slack shows in full.
+pub fn group_escalation_post(doc: &Escalation) -> Post {
+    let alarm = &doc.alarm;
+    let story = doc.automation_story();
+    let mut lines = vec![format!(
+        ":rotating_light: Also escalated in this group (no new page): *{}* on route {}, {} since {}.",
+        escape(&alarm.name),
+        escape(&doc.route.name),
+        alarm.state,
+        human_time(alarm.timestamp)
+    )];
+    lines.push(format!("What fired: {}", escape(&alarm.reason)));
+    lines.extend(story.lines.iter().map(|l| format!("• {}", escape(l))));
+    lines.extend(
+        story
+            .evidence
+            .iter()
+            .take(5)
+            .map(|(instance, text)| format!("• {}: {}", escape(instance), escape(&cut(text, EVIDENCE_QUOTE / 2)))),
+    );
+    if story.evidence.len() > 5 {
+        lines.push(format!("• … and the evidence of {} more instance(s) in the execution", story.evidence.len() - 5));
+    }
+    Post {
+        text: cut(&lines.join("\n"), MAX_SECTION),
+        blocks: Vec::new(),
+        metadata: metadata(GROUP_ESCALATION_EVENT, doc.incident_key.as_str(), None),
+    }
 }
 
 /// `pagerduty:<id>`: how webhook messages name the incident in their metadata.

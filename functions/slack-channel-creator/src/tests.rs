@@ -850,3 +850,68 @@ async fn a_post_that_timed_out_and_did_not_land_is_posted_again() {
     assert_eq!(calls(&server, "chat.postMessage").await.len(), 2);
     assert_eq!(calls(&server, "pins.add").await.len(), 1);
 }
+
+mod group_post {
+    use super::*;
+
+    /// A later member's escalation of the group whose room is ESCALATION_ROOM (opened by key
+    /// `web-nginx__web-nginx-down__0d5c8a41...`), with a hostile alarm name.
+    fn group_post() -> Value {
+        let mut doc = sample("escalation.json");
+        doc["post"] = json!(GROUP_POST);
+        doc["roomOf"] = doc["incidentKey"].clone();
+        doc["incidentKey"] = json!("web-nginx__web-nginx-down-b__77aa00bb11cc22dd33ee");
+        doc["alarm"]["name"] = json!("web-nginx-down-b <!channel>");
+        doc
+    }
+
+    async fn post(server: &MockServer) -> Result<Reply, WarRoomError> {
+        handle(&war_room(server), group_post(), None).await
+    }
+
+    async fn with_room(server: &MockServer) {
+        slack_method("conversations.list")
+            .respond_with(ok(json!({"channels": [channel("general", false), channel(ESCALATION_ROOM, false)]})))
+            .with_priority(1)
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_member_escalation_is_posted_once_into_the_room_of_the_escalation_that_paged() {
+        let server = workspace().await;
+        with_room(&server).await;
+        let Ok(Reply::Room(room)) = post(&server).await else { panic!("a room") };
+        assert_eq!((room.channel_id.as_str(), room.created, room.posted), (ROOM_ID, false, true));
+        let posts = calls(&server, "chat.postMessage").await;
+        assert_eq!(posts.len(), 1);
+        let text = &posts[0]["text"];
+        assert!(text.contains("no new page") && text.contains("web-nginx-down-b &lt;!channel&gt;"), "{text}");
+        assert!(posts[0]["metadata"].contains("group_escalation"), "{:?}", posts[0]);
+        assert!(calls(&server, "conversations.create").await.is_empty(), "the room is never created here");
+    }
+
+    #[tokio::test]
+    async fn a_retried_post_finds_its_message_and_posts_nothing() {
+        let server = workspace().await;
+        with_room(&server).await;
+        slack_method("conversations.history")
+            .respond_with(ok(json!({"messages": [{"ts": "1.1", "text": "Also escalated", "metadata": {
+                "event_type": "group_escalation",
+                "event_payload": {"incident": "web-nginx__web-nginx-down-b__77aa00bb11cc22dd33ee"}}}]})))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let Ok(Reply::Room(room)) = post(&server).await else { panic!("a room") };
+        assert!(!room.posted);
+        assert!(calls(&server, "chat.postMessage").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn before_the_room_is_open_the_post_waits_for_a_retry() {
+        let server = workspace().await;
+        let Err(err) = post(&server).await else { panic!("no room yet: the post must wait") };
+        assert!(matches!(&err, WarRoomError::TransientError(m) if m.contains("not open yet")), "{err:?}");
+        assert!(calls(&server, "chat.postMessage").await.is_empty());
+    }
+}

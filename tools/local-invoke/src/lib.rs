@@ -256,6 +256,18 @@ pub async fn invoke(
     config: &SdkConfig,
     emulator: &Emulator,
 ) -> Result<Value, Diagnostic> {
+    invoke_at(function, payload, config, emulator, chrono::Utc::now()).await
+}
+
+/// [`invoke`] at the time `now` on a replay's virtual clock: the failure counter's window ends
+/// there (the deployed function reads the wall clock).
+pub async fn invoke_at(
+    function: Function,
+    payload: Value,
+    config: &SdkConfig,
+    emulator: &Emulator,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, Diagnostic> {
     let json = |value: Result<Value, serde_json::Error>| {
         value.map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })
     };
@@ -274,7 +286,7 @@ pub async fn invoke(
         Function::FailureCounter => {
             let counter = failure_counter::CounterConfig::from_env()?;
             let sfn = aws_sdk_sfn::Client::new(config);
-            let failures = failure_counter::handle(&sfn, &counter, &routes, payload, chrono::Utc::now()).await?;
+            let failures = failure_counter::handle(&sfn, &counter, &routes, payload, now).await?;
             json(serde_json::to_value(failures))
         }
         Function::RestartAndVerify => {

@@ -5,7 +5,8 @@
 //! infrastructure. `first-response silence add|list|expire` manages silences in the stack's state
 //! table: the `StateTableName` output of the deployed stack (`--table` or `STATE_TABLE`), reached
 //! with the SDK's default credential chain and region, or the local emulator through
-//! `AWS_ENDPOINT_URL`.
+//! `AWS_ENDPOINT_URL`. `first-response what-happened ALARM` lists an alarm's recent transitions
+//! with what the router decided for each and how the executions it started ended.
 
 use std::process::ExitCode;
 
@@ -47,6 +48,15 @@ enum Command {
     /// Silences: while one matches an ALARM, nobody is paged and nothing runs.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// What happened to an alarm: its recent transitions, what was decided for each (routed,
+    /// grouped, silenced, remediated, paged), and how the executions it started ended.
+    WhatHappened {
+        /// The alarm's name or ARN.
+        alarm: String,
+        /// One JSON line per transition instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +153,107 @@ impl AddArgs {
     }
 }
 
+/// The ARNs of the alarms named `alarm` (an ARN is taken as it is) that have recorded decisions.
+async fn alarm_arns(client: &aws_sdk_dynamodb::Client, table: &str, alarm: &str) -> Result<Vec<String>, String> {
+    if alarm.starts_with("arn:") {
+        return Ok(vec![alarm.to_owned()]);
+    }
+    // A name: the decisions items whose key ends with it (the table holds few items per alarm).
+    let suffix = format!(":alarm:{alarm}");
+    let mut found = Vec::new();
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .filter_expression("begins_with(pk, :decisions) AND contains(pk, :suffix)")
+        .expression_attribute_values(":decisions", aws_sdk_dynamodb::types::AttributeValue::S("decisions#".into()))
+        .expression_attribute_values(":suffix", aws_sdk_dynamodb::types::AttributeValue::S(suffix.clone()))
+        .projection_expression("pk")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| format!("Scan {table}: {}", shared::aws::describe(&e)))?;
+        for item in page.items() {
+            if let Some(arn) = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|k| k.strip_prefix("decisions#"))
+                && arn.ends_with(&suffix)
+            {
+                found.push(arn.to_owned());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// An alarm's recorded transitions, with the decision for each and how its execution ended.
+async fn what_happened(
+    config: &aws_config::SdkConfig,
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    alarm: &str,
+    json: bool,
+) -> Result<String, String> {
+    let arns = alarm_arns(client, table, alarm).await?;
+    if arns.is_empty() {
+        return Err(format!(
+            "no decisions recorded for {alarm} in {table} (kept {} days; give the ARN if the name is not the alarm's)",
+            alarm_router::decisions::KEEP_DAYS
+        ));
+    }
+    let sfn = aws_sdk_sfn::Client::new(config);
+    let log = alarm_router::decisions::Decisions { client, table };
+    let mut out = String::new();
+    for arn in arns {
+        let recorded = log.of(&arn).await.map_err(|e| e.to_string())?;
+        if !json {
+            out += &format!("{arn}: {} transition(s) recorded\n", recorded.len());
+        }
+        for entry in recorded {
+            let execution = match entry.outcome.execution_arn() {
+                Some(execution_arn) => match sfn.describe_execution().execution_arn(execution_arn).send().await {
+                    Ok(described) => Some(serde_json::json!({
+                        "executionArn": execution_arn,
+                        "status": described.status().as_str(),
+                        "stopDate": described.stop_date().map(|d| d.to_string()),
+                    })),
+                    Err(e) => Some(serde_json::json!({
+                        "executionArn": execution_arn,
+                        "status": format!("unknown ({})", shared::aws::describe(&e)),
+                    })),
+                },
+                None => None,
+            };
+            if json {
+                let mut line = serde_json::to_value(&entry).map_err(|e| e.to_string())?;
+                line["execution"] = execution.clone().unwrap_or_default();
+                out += &format!("{line}\n");
+                continue;
+            }
+            let ran = execution
+                .map(|e| {
+                    let name = e["executionArn"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let stopped = e["stopDate"].as_str().map(|d| format!(" at {d}")).unwrap_or_default();
+                    format!("\n      execution {name}: {}{stopped}", e["status"].as_str().unwrap_or_default())
+                })
+                .unwrap_or_default();
+            out += &format!(
+                "  {}  {:<5}  {:<12} {:?}: {}{ran}\n",
+                entry.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                entry.state.as_str(),
+                entry.route,
+                entry.action,
+                entry.outcome.summary()
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// What `check` prints for a rules file, and whether it passes.
 fn check(file: &str, strict: bool) -> (String, bool) {
     let routes = match shared::Routes::from_file(file) {
@@ -166,6 +277,19 @@ fn check(file: &str, strict: bool) -> (String, bool) {
             format!("; groups by route{by} for {}s", g.window_seconds)
         });
         out += &format!("  {:<24} {does}{}\n", route.name, grouped.unwrap_or_default());
+    }
+    for window in routes.maintenance() {
+        let days: Vec<String> = window.days.iter().map(|d| d.to_string().to_lowercase()).collect();
+        let applies = window.routes.as_ref().map(|r| r.join(", ")).unwrap_or_else(|| "every rule".into());
+        let automation = if window.allow_automation { "automation runs" } else { "no automation" };
+        out += &format!(
+            "  maintenance {:<12} {} {} {} for {} min: no page, {automation}, on {applies}\n",
+            window.name,
+            days.join(","),
+            window.start.format("%H:%M"),
+            window.time_zone,
+            window.duration.num_minutes()
+        );
     }
     let shadowed = routes.shadowed();
     for (position, name, earlier, by) in &shadowed {
@@ -221,9 +345,10 @@ fn explain(alarm: &shared::Alarm, routes: &shared::Routes, state: Option<(&[Sile
         ),
         shared::AlarmState::Alarm => {
             let remediation = route.remediation.as_ref().map(|r| format!("restart {} (under the breaker)", r.service));
-            if let Some((silences, _)) = &state
-                && let Some(silence) = shared::silence::silencing(silences, &route.name, alarm)
-            {
+            // An operator's silence first, then the rules' maintenance windows (no table needed).
+            let stored =
+                state.as_ref().and_then(|(silences, _)| shared::silence::silencing(silences, &route.name, alarm));
+            if let Some(silence) = stored.cloned().or_else(|| routes.maintenance_silence(&route.name, alarm)) {
                 let runs = if silence.allow_automation { remediation.clone() } else { None };
                 verdict(format!(
                     "silence  {} by {} until {}: {:?}",
@@ -234,6 +359,12 @@ fn explain(alarm: &shared::Alarm, routes: &shared::Routes, state: Option<(&[Sile
                     runs.map(|r| format!("would {r}")).unwrap_or("nothing runs".into())
                 ));
                 return out;
+            }
+            for inhibition in routes.inhibitions().iter().filter(|i| i.applies_to(&route.name, alarm)) {
+                verdict(format!(
+                    "inhibit  {}: no page while an alarm it names (whileAlarm) is in ALARM; the table's states decide",
+                    inhibition.name
+                ));
             }
             let key = route.group_key(alarm);
             let joins = match (&key, &state) {
@@ -304,8 +435,20 @@ async fn main() -> ExitCode {
     let client = aws_sdk_dynamodb::Client::new(&config);
     let silences = Silences { client: &client, table: &table };
     let now = Utc::now();
+    if let Command::WhatHappened { alarm, json } = &cli.command {
+        return match what_happened(&config, &client, &table, alarm, *json).await {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("first-response: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.command {
-        Command::Check { .. } | Command::Explain { .. } => return ExitCode::SUCCESS,
+        Command::Check { .. } | Command::Explain { .. } | Command::WhatHappened { .. } => return ExitCode::SUCCESS,
         Command::Silence(SilenceCommand::Add(args)) => {
             let silence = args.silence(now);
             silences.add(&silence).await.map(|()| vec![silence])

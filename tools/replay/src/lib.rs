@@ -2,6 +2,8 @@
 //! crate, with its Lambda tasks running the project's own handlers in-process and its service
 //! integrations (SNS, Incident Manager) going through the Rust SDK to the local emulator.
 
+pub mod history;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -63,6 +65,22 @@ pub struct ProductTasks {
     pub emulator: Emulator,
     /// How the alarm behaves after the restart, since nothing evaluates metrics offline.
     pub alarm: SimulatedAlarm,
+    /// In `replay history`: the alarms' own transitions, and the executions still running on the
+    /// virtual clock.
+    pub history: Option<history::Clock>,
+    /// The state replay last gave each simulated alarm in the emulator, to skip calls that would
+    /// change nothing.
+    simulated: std::sync::Mutex<std::collections::HashMap<String, StateValue>>,
+}
+
+impl ProductTasks {
+    pub fn new(config: SdkConfig, emulator: Emulator, alarm: SimulatedAlarm) -> Self {
+        Self { config, emulator, alarm, history: None, simulated: Default::default() }
+    }
+
+    fn simulated_state(&self, name: &str) -> Option<StateValue> {
+        self.simulated.lock().ok()?.get(name).cloned()
+    }
 }
 
 /// The alarm's state as the restart's checks see it in the emulator: ALARM until `recovers_after`
@@ -81,11 +99,17 @@ impl Default for SimulatedAlarm {
 
 impl TaskRunner for ProductTasks {
     async fn run(&self, call: &TaskCall) -> Result<Value, StatesError> {
+        // The task's time on the execution's virtual clock.
+        let now = call.context["State"]["EnteredTime"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(chrono::Utc::now);
         if let Some(function) = function_of(&call.resource) {
             if function == Function::RestartAndVerify && call.input["step"] == "check" {
                 self.simulate_alarm(&call.input).await?;
             }
-            return self.invoke(function, call.input.clone()).await;
+            return self.invoke(function, call.input.clone(), now).await;
         }
         match call.resource.as_str() {
             LAMBDA_INVOKE => {
@@ -93,7 +117,7 @@ impl TaskRunner for ProductTasks {
                 let function = function_of(name).or_else(|| name.parse().ok()).ok_or_else(|| {
                     StatesError::new("Lambda.ResourceNotFoundException", format!("no function {name}"))
                 })?;
-                let payload = self.invoke(function, call.input["Payload"].clone()).await?;
+                let payload = self.invoke(function, call.input["Payload"].clone(), now).await?;
                 Ok(json!({"ExecutedVersion": "$LATEST", "Payload": payload, "StatusCode": 200}))
             }
             SNS_PUBLISH => self.publish(&call.input).await,
@@ -113,13 +137,27 @@ impl ProductTasks {
             return Ok(());
         };
         let elapsed = u64::try_from((now - sent).num_seconds()).unwrap_or_default();
-        let recovered = self.alarm.recovers_after.is_some_and(|after| elapsed >= after);
+        let told = self.history.as_ref().and_then(|h| h.alarm_state_at(name, now.with_timezone(&chrono::Utc)));
+        let recovered = match told {
+            Some(state) => state == shared::AlarmState::Ok,
+            None => self.alarm.recovers_after.is_some_and(|after| elapsed >= after),
+        };
         let state = if recovered { StateValue::Ok } else { StateValue::Alarm };
+        let known = self.simulated_state(name);
+        if known.as_ref() == Some(&state) {
+            return Ok(()); // the emulator has it in this state already
+        }
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
         let failed =
             |e: &dyn std::error::Error| StatesError::runtime(format!("replay could not simulate the alarm: {e}"));
-        let exists = cloudwatch.describe_alarms().alarm_names(name).send().await.map_err(|e| failed(&e))?;
-        if exists.metric_alarms().is_empty() && exists.composite_alarms().is_empty() {
+        let exists = match known {
+            Some(_) => true,
+            None => {
+                let found = cloudwatch.describe_alarms().alarm_names(name).send().await.map_err(|e| failed(&e))?;
+                !found.metric_alarms().is_empty() || !found.composite_alarms().is_empty()
+            }
+        };
+        if !exists {
             // Evaluated once a minute over three periods, as the sample alarms are.
             cloudwatch
                 .put_metric_alarm()
@@ -139,15 +177,26 @@ impl ProductTasks {
             .set_alarm_state()
             .alarm_name(name)
             .state_value(state.clone())
-            .state_reason(format!("replay: simulated {} {elapsed}s after the restart", state.as_str()))
+            .state_reason(match told {
+                Some(_) => format!("replay: {} at this time in the replayed history", state.as_str()),
+                None => format!("replay: simulated {} {elapsed}s after the restart", state.as_str()),
+            })
             .send()
             .await
             .map_err(|e| failed(&e))?;
+        if let Ok(mut simulated) = self.simulated.lock() {
+            simulated.insert(name.to_owned(), state);
+        }
         Ok(())
     }
 
-    async fn invoke(&self, function: Function, payload: Value) -> Result<Value, StatesError> {
-        local_invoke::invoke(function, payload, &self.config, &self.emulator).await.map_err(|diagnostic| {
+    async fn invoke(
+        &self,
+        function: Function,
+        payload: Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Value, StatesError> {
+        local_invoke::invoke_at(function, payload, &self.config, &self.emulator, now).await.map_err(|diagnostic| {
             // Lambda hands Step Functions the error name and the JSON error payload as the cause.
             let cause = json!({"errorType": diagnostic.error_type, "errorMessage": diagnostic.error_message});
             StatesError::new(diagnostic.error_type, cause.to_string())
@@ -215,6 +264,18 @@ where
     StatesError::new(format!("{service}.{code}"), shared::aws::describe(err))
 }
 
+/// The input Step Functions recorded for an execution the router started: what replay runs.
+pub async fn recorded_input(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> Result<Value, String> {
+    let described = sfn
+        .describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeExecution {execution_arn}: {}", shared::aws::describe(&e)))?;
+    serde_json::from_str(described.input().unwrap_or("{}"))
+        .map_err(|e| format!("the execution's input is not JSON: {e}"))
+}
+
 /// Settings for a local execution named `name` of the first-response state machine.
 pub fn settings(state_machine_arn: &str, name: &str) -> ExecutionSettings {
     let seed = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
@@ -225,7 +286,8 @@ pub fn settings(state_machine_arn: &str, name: &str) -> ExecutionSettings {
     }
 }
 
-/// Runs `definition` on `input` with the product's tasks (and the mocks of `case`, if given).
+/// Runs `definition` on `input` with the product's tasks (and the mocks of `case`, if given), and
+/// tells the emulator how the execution ended.
 pub async fn execute(
     tasks: &ProductTasks,
     case: Option<&TestCase>,
@@ -234,46 +296,82 @@ pub async fn execute(
     input: Value,
     trace: &mut dyn FnMut(&TraceEvent),
 ) -> Outcome {
-    let outcome = match case {
+    let outcome = run_execution(tasks, case, definition, settings, input, trace).await;
+    record_execution(tasks, &ended(settings, &outcome)).await;
+    outcome
+}
+
+/// Runs `definition` on `input` with the product's tasks; the emulator is not told how it ended.
+pub async fn run_execution(
+    tasks: &ProductTasks,
+    case: Option<&TestCase>,
+    definition: &Definition,
+    settings: &ExecutionSettings,
+    input: Value,
+    trace: &mut dyn FnMut(&TraceEvent),
+) -> Outcome {
+    match case {
         Some(case) => {
             let mocked = Mocked { case, inner: tasks };
             Executor::new(&mocked, settings).with_trace(trace).run(definition, input).await
         }
         None => Executor::new(tasks, settings).with_trace(trace).run(definition, input).await,
-    };
-    record_end(tasks, settings, &outcome).await;
-    outcome
+    }
 }
 
-/// Tells the emulator how the execution ended, when the emulator knows the execution (the router
-/// started it there): the router and the failure counter then read its real status, as they
-/// would from Step Functions. Its stop date is its start plus the virtual time it took.
-async fn record_end(tasks: &ProductTasks, settings: &ExecutionSettings, outcome: &Outcome) {
-    let execution_arn = format!(
-        "{}:{}",
-        settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1),
-        settings.execution_name
-    );
+/// What the emulator is told about an execution: its dates on the virtual clock and its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRecord {
+    pub execution_arn: String,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub stop: Option<chrono::DateTime<chrono::Utc>>,
+    pub status: Option<&'static str>,
+}
+
+/// How the execution of `settings` ended: it started at the settings' start time, and stopped the
+/// virtual time it took later.
+pub fn ended(settings: &ExecutionSettings, outcome: &Outcome) -> ExecutionRecord {
+    let took = chrono::Duration::from_std(outcome.virtual_duration).unwrap_or(chrono::Duration::MAX);
+    ExecutionRecord {
+        execution_arn: execution_arn_of(settings),
+        start: settings.start_time,
+        stop: settings.start_time.checked_add_signed(took),
+        status: Some(match outcome.status {
+            asl::Status::Succeeded => "SUCCEEDED",
+            asl::Status::Failed => "FAILED",
+            asl::Status::TimedOut => "TIMED_OUT",
+        }),
+    }
+}
+
+/// The ARN of the execution `settings` describe.
+pub fn execution_arn_of(settings: &ExecutionSettings) -> String {
+    format!("{}:{}", settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1), settings.execution_name)
+}
+
+/// Tells the emulator an execution's dates and status, when the emulator knows the execution (the
+/// router started it there): the router and the failure counter then read them as they would
+/// from Step Functions.
+pub async fn record_execution(tasks: &ProductTasks, record: &ExecutionRecord) {
     let sfn = aws_sdk_sfn::Client::new(&tasks.config);
-    let Ok(described) = sfn.describe_execution().execution_arn(&execution_arn).send().await else {
+    if sfn.describe_execution().execution_arn(&record.execution_arn).send().await.is_err() {
         return; // not an execution the emulator started: nothing to record
-    };
-    let started = described.start_date().secs() * 1000 + i64::from(described.start_date().subsec_nanos() / 1_000_000);
-    let took = i64::try_from(outcome.virtual_duration.as_millis()).unwrap_or(i64::MAX);
-    let Some(stopped) = chrono::DateTime::from_timestamp_millis(started.saturating_add(took)) else { return };
-    let status = match outcome.status {
-        asl::Status::Succeeded => "SUCCEEDED",
-        asl::Status::Failed => "FAILED",
-        asl::Status::TimedOut => "TIMED_OUT",
-    };
+    }
     let Some(endpoint) = tasks.config.endpoint_url() else { return };
+    let mut update = json!({"executionArn": record.execution_arn, "startDate": record.start.to_rfc3339()});
+    if let Some(status) = record.status {
+        update["status"] = json!(status);
+    }
+    if let Some(stop) = record.stop {
+        update["stopDate"] = json!(stop.to_rfc3339());
+    }
     let recorded = reqwest::Client::new()
-        .post(format!("{}/_first_response/execution-ended", endpoint.trim_end_matches('/')))
-        .json(&json!({"executionArn": execution_arn, "status": status, "stopDate": stopped.to_rfc3339()}))
+        .post(format!("{}/_first_response/execution", endpoint.trim_end_matches('/')))
+        .json(&update)
         .send()
         .await;
     if let Err(err) = recorded.and_then(reqwest::Response::error_for_status) {
-        eprintln!("replay: the emulator did not record how {execution_arn} ended: {err}");
+        eprintln!("replay: the emulator did not record execution {}: {err}", record.execution_arn);
     }
 }
 

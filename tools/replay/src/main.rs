@@ -40,6 +40,25 @@ enum Command {
         #[command(flatten)]
         options: RunOptions,
     },
+    /// Route a whole alarm history (JSON Lines of EventBridge alarm events) in time order, run
+    /// the executions it starts on a virtual clock that follows the events, and print a summary.
+    History {
+        /// One EventBridge "CloudWatch Alarm State Change" event per line.
+        file: PathBuf,
+        /// The rules to route with (default: `ROUTES_FILE`, else infra/routes.example.yaml).
+        #[arg(long)]
+        routes: Option<PathBuf>,
+        /// The definition the router's executions run.
+        #[arg(long, default_value = "statemachines/first-response.asl.json")]
+        definition: PathBuf,
+        /// No trace; only the summary line.
+        #[arg(long)]
+        quiet: bool,
+        /// Keep what the emulator holds (silences added with `first-response silence add`, groups,
+        /// executions); by default it is reset first, so a history always gives the same summary.
+        #[arg(long)]
+        keep_state: bool,
+    },
     /// Print a state machine as a Mermaid flowchart.
     Diagram { definition: PathBuf },
 }
@@ -81,6 +100,9 @@ async fn main() -> ExitCode {
         Command::Diagram { definition } => diagram(&definition),
         Command::Run { definition, input, options } => run(&definition, &input, &options).await,
         Command::Event { event, definition, options } => event_command(&event, &definition, &options).await,
+        Command::History { file, routes, definition, quiet, keep_state } => {
+            history_command(&file, routes.as_deref(), &definition, quiet, keep_state).await
+        }
     };
     match result {
         Ok(code) => code,
@@ -128,7 +150,7 @@ async fn product_tasks(required: bool, alarm: SimulatedAlarm) -> Result<ProductT
             }
         }
     };
-    Ok(ProductTasks { config, emulator, alarm })
+    Ok(ProductTasks::new(config, emulator, alarm))
 }
 
 fn mocks(options: &RunOptions, definition: &Path) -> Result<Option<TestCase>, String> {
@@ -177,20 +199,69 @@ async fn event_command(event: &Path, definition_path: &Path, options: &RunOption
     };
     // Run exactly what the router started: the input Step Functions recorded.
     let sfn = aws_sdk_sfn::Client::new(&tasks.config);
-    let described = sfn
-        .describe_execution()
-        .execution_arn(execution_arn)
-        .send()
-        .await
-        .map_err(|e| format!("DescribeExecution {execution_arn}: {}", shared::aws::describe(&e)))?;
-    let input: Value = serde_json::from_str(described.input().unwrap_or("{}"))
-        .map_err(|e| format!("the execution's input is not JSON: {e}"))?;
+    let input = replay::recorded_input(&sfn, execution_arn).await?;
     let name = execution_arn.rsplit(':').next().unwrap_or(STATE_MACHINE_NAME).to_owned();
     let outcome = replay_execution(&tasks, definition_path, options, input, &name).await?;
     let mut result = outcome.summary();
     result["decision"] = brief;
     println!("{result}");
     Ok(exit_code(&outcome))
+}
+
+async fn history_command(
+    file: &Path,
+    routes: Option<&Path>,
+    definition_path: &Path,
+    quiet: bool,
+    keep_state: bool,
+) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Some(routes) = routes {
+        // Checked now, with the loader's own errors, rather than once per event.
+        shared::Routes::from_file(&routes.to_string_lossy()).map_err(|e| e.to_string())?;
+        // SAFETY: nothing reads the environment concurrently: no task has been spawned yet.
+        unsafe { std::env::set_var("ROUTES_FILE", routes) };
+    }
+    let entries = replay::history::read(&text);
+    if entries.is_empty() {
+        return Err(format!("{} has no events", file.display()));
+    }
+    if !keep_state {
+        reset_emulator().await?;
+    }
+    let mut tasks = product_tasks(true, SimulatedAlarm::default()).await?;
+    tasks.history = Some(replay::history::Clock::new(&entries));
+    let definition =
+        load_definition(definition_path, &region(), &tasks.emulator.topic_arn).map_err(|e| e.to_string())?;
+    let unsupported = unsupported_tasks(&definition, None);
+    if !unsupported.is_empty() {
+        return Err(format!("replay cannot run these tasks: {}", unsupported.join(", ")));
+    }
+    if !quiet {
+        eprintln!("replaying {} event(s) of {}", entries.len(), file.display());
+    }
+    let mut trace = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let summary = replay::history::replay(&tasks, &definition, &entries, &mut trace).await;
+    let json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
+    println!("{json}");
+    Ok(if summary.unhandled.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Empties the local emulator (moto's own reset), so that a history starts from nothing.
+async fn reset_emulator() -> Result<(), String> {
+    let endpoint = shared::optional_env("AWS_ENDPOINT_URL").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+    let url = format!("{}/moto-api/reset", endpoint.trim_end_matches('/'));
+    reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map(|_| ())
+        .map_err(|e| format!("could not reset the emulator at {url} (is it running? `make emulator` starts it): {e}"))
 }
 
 async fn replay_execution(

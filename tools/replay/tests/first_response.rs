@@ -34,7 +34,7 @@ async fn product(moto: &MotoServer, slack: &SlackEmulator) -> ProductTasks {
     let config = emulator_config(&moto.endpoint).await;
     let mut emulator = Emulator::prepare(&config).await.expect("emulator resources");
     emulator.slack_api_url = slack.api_url.clone();
-    ProductTasks { config, emulator, alarm: SimulatedAlarm::default() }
+    ProductTasks::new(config, emulator, SimulatedAlarm::default())
 }
 
 /// What the router started for `event`: its decision and, when it started an execution, the
@@ -394,4 +394,36 @@ async fn three_hosts_that_cannot_be_fixed_are_restarted_each_and_paged_once() {
     let pages = moto.drain_queue(&queue).await;
     assert_eq!(pages.len(), 1, "one page per problem: {pages:#?}");
     assert!(pages[0].message.starts_with("ESCALATED: web-nginx-down-a"), "{}", pages[0].message);
+    // AND one war room, the first host's, where the other two escalations were posted instead
+    let rooms: Vec<Value> = slack_api(&slack, "conversations.list", json!({"limit": 1000})).await["channels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("inc-")))
+        .cloned()
+        .collect();
+    assert_eq!(rooms.len(), 1, "{rooms:#?}");
+    assert!(rooms[0]["name"].as_str().is_some_and(|n| n.ends_with("web-nginx-down-a")), "{}", rooms[0]["name"]);
+    let history = slack_api(
+        &slack,
+        "conversations.history",
+        json!({"channel": rooms[0]["id"], "limit": 1000, "include_all_metadata": true}),
+    )
+    .await;
+    let posted: Vec<String> = history["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["metadata"]["event_type"] == "group_escalation")
+        .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(posted.len(), 2, "{history:#}");
+    for (text, host) in posted.iter().rev().zip(["web-nginx-down-b", "web-nginx-down-c"]) {
+        assert!(text.contains(&format!("*{host}*")) && text.contains("no new page"), "{text}");
+    }
+}
+
+/// A Web API call to the Slack emulator, as the bot.
+async fn slack_api(slack: &SlackEmulator, method: &str, args: Value) -> Value {
+    slack.call(local_invoke::LOCAL_SLACK_TOKEN, method, args).await
 }

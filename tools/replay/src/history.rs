@@ -1,0 +1,510 @@
+//! `replay history`: a whole alarm history, one EventBridge "CloudWatch Alarm State Change" event
+//! per line, routed and run in time order on a virtual clock that follows the events' timestamps.
+//!
+//! Each event goes through the alarm router; each execution the router starts is run by the
+//! local state-machine runner from the event's time. Executions run one after another, but the
+//! emulator learns that one ended only when the replay routes the first event after its virtual
+//! stop time: until then the failure counter and the router see it running, as they would live,
+//! where executions overlap. (Within an execution, its later tasks see the emulator as it was at
+//! the event that started it.) A restart is verified by the history itself: the alarm's state at each check is the
+//! state its latest transition in the file gave it (still ALARM when the file has none since).
+//!
+//! The summary counts what reached people (pages, notifications, recoveries, war rooms) and what
+//! the noise controls kept quiet, in total and per route.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use alarm_router::{Decision, DecisionAction, Outcome as Routed};
+use asl::{Definition, Outcome, TraceEvent};
+use chrono::{DateTime, Utc};
+use local_invoke::Function;
+use serde::Serialize;
+use serde_json::Value;
+use shared::page::Suppression;
+use shared::{Alarm, AlarmState};
+
+use crate::{ExecutionRecord, ProductTasks, ended, function_of, record_execution, run_execution, settings};
+
+/// One line of a history file.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// 1-based line number in the file.
+    pub line: usize,
+    /// The alarm's transition time, when the line is an alarm event.
+    pub at: Option<DateTime<Utc>>,
+    /// The event, or why the line is not JSON.
+    pub event: Result<Value, String>,
+}
+
+/// Reads a JSON Lines history: blank lines are skipped; the rest are put in time order (a line
+/// whose time cannot be read keeps its place after the line before it).
+pub fn read(text: &str) -> Vec<Entry> {
+    let mut last = None;
+    let mut entries: Vec<(Option<DateTime<Utc>>, Entry)> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let event = serde_json::from_str::<Value>(raw).map_err(|e| format!("line {} is not JSON: {e}", index + 1));
+        let at = event.as_ref().ok().and_then(|event| Alarm::from_event(event).ok()).map(|alarm| alarm.timestamp);
+        last = at.or(last);
+        entries.push((last, Entry { line: index + 1, at, event }));
+    }
+    // Stable: events of the same instant keep the file's order.
+    entries.sort_by_key(|(key, _)| *key);
+    entries.into_iter().map(|(_, entry)| entry).collect()
+}
+
+/// The virtual clock of a history replay: the alarms' transitions, and the executions that have
+/// run but whose end the replay has not reached yet.
+#[derive(Debug, Default)]
+pub struct Clock {
+    transitions: HashMap<String, Vec<(DateTime<Utc>, AlarmState)>>,
+    pending: Mutex<Vec<ExecutionRecord>>,
+}
+
+impl Clock {
+    pub fn new(entries: &[Entry]) -> Self {
+        let mut transitions: HashMap<String, Vec<(DateTime<Utc>, AlarmState)>> = HashMap::new();
+        for entry in entries {
+            if let Ok(alarm) = entry.event.as_ref().map_err(|_| ()).and_then(|e| Alarm::from_event(e).map_err(|_| ())) {
+                transitions.entry(alarm.name).or_default().push((alarm.timestamp, alarm.state));
+            }
+        }
+        for list in transitions.values_mut() {
+            list.sort_by_key(|(at, _)| *at);
+        }
+        Self { transitions, pending: Mutex::default() }
+    }
+
+    /// The state the history gives alarm `name` at `at`: that of its latest transition until then.
+    pub fn alarm_state_at(&self, name: &str, at: DateTime<Utc>) -> Option<AlarmState> {
+        let list = self.transitions.get(name)?;
+        list.iter().take_while(|(when, _)| *when <= at).last().map(|(_, state)| *state)
+    }
+
+    /// Keeps an execution's end until the replay reaches it.
+    pub fn defer(&self, record: ExecutionRecord) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.push(record);
+        }
+    }
+
+    /// Tells the emulator of every execution that has ended by `now`.
+    pub async fn catch_up(&self, tasks: &ProductTasks, now: DateTime<Utc>) {
+        let due: Vec<ExecutionRecord> = match self.pending.lock() {
+            Ok(mut pending) => {
+                let (due, later) = pending.drain(..).partition(|r| r.stop.is_none_or(|stop| stop <= now));
+                *pending = later;
+                due
+            }
+            Err(_) => Vec::new(),
+        };
+        for record in &due {
+            record_execution(tasks, record).await;
+        }
+    }
+
+    /// Tells the emulator of every execution still pending: the history is over.
+    pub async fn finish(&self, tasks: &ProductTasks) {
+        self.catch_up(tasks, DateTime::<Utc>::MAX_UTC).await;
+    }
+}
+
+/// Pages the noise controls kept quiet: an ALARM that would have paged, or the escalation of an
+/// execution that would have paged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    pub grouped: u64,
+    pub silenced: u64,
+    pub maintenance: u64,
+    pub inhibited: u64,
+    pub flapping: u64,
+}
+
+impl Suppressed {
+    fn add(&mut self, by: Suppression) {
+        *match by {
+            Suppression::Grouped => &mut self.grouped,
+            Suppression::Silenced => &mut self.silenced,
+            Suppression::Maintenance => &mut self.maintenance,
+            Suppression::Inhibited => &mut self.inhibited,
+            Suppression::Flapping => &mut self.flapping,
+        } += 1;
+    }
+}
+
+/// What a history did, in total or for one route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Events routed (a line the router refused counts; a line that is not JSON does not).
+    pub events: u64,
+    /// First-response executions started.
+    pub executions: u64,
+    /// Executions that ran the restart step.
+    pub restarts: u64,
+    /// Messages that page a human: escalations, incident alarms, a flapping alarm's one page.
+    pub pages: u64,
+    /// Messages for information (notify routes).
+    pub notifications: u64,
+    /// Incident Manager incidents opened.
+    pub incidents: u64,
+    /// Slack war rooms opened (distinct channels).
+    pub war_rooms: u64,
+    /// Recovery notices.
+    pub recoveries: u64,
+    /// Events a route ignores (or that change nothing, like INSUFFICIENT_DATA).
+    pub ignored: u64,
+    pub suppressed: Suppressed,
+}
+
+/// A line that was not handled as an alarm: its error's name and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineError {
+    pub line: usize,
+    pub error: String,
+    pub message: String,
+}
+
+/// The one JSON line `replay history` prints.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    #[serde(flatten)]
+    pub totals: Counts,
+    pub by_route: BTreeMap<String, Counts>,
+    /// Lines refused with a named error (junk lines): handled, and listed.
+    pub errors: Vec<LineError>,
+    /// Events whose handling failed (an emulator or configuration error): not handled.
+    pub unhandled: Vec<LineError>,
+    /// The virtual time the history spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    pub wall_seconds: f64,
+    pub events_per_second: f64,
+    /// DynamoDB requests the emulator answered during the replay, when it can say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamodb_calls: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamodb_calls_per_event: Option<f64>,
+    /// The war rooms' channels seen so far: a room reopened by a later execution counts once.
+    #[serde(skip)]
+    rooms: HashSet<String>,
+}
+
+impl Summary {
+    fn count(&mut self, route: Option<&str>, change: impl Fn(&mut Counts)) {
+        change(&mut self.totals);
+        if let Some(route) = route {
+            change(self.by_route.entry(route.to_owned()).or_default());
+        }
+    }
+}
+
+/// What one execution did for people, found in its history by the resources its tasks called
+/// (not by state names), so a renamed state still counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionEffects {
+    pub restarted: bool,
+    pub pages: u64,
+    pub notifications: u64,
+    pub recoveries: u64,
+    pub incidents: u64,
+    /// The war rooms' channel ids.
+    pub war_rooms: Vec<String>,
+    pub suppressed: Vec<Suppression>,
+}
+
+#[derive(Clone, Copy)]
+enum Call {
+    Publish(&'static str),
+    Restart,
+    Page,
+    WarRoom,
+    Incident,
+    Other,
+}
+
+/// Reads [`ExecutionEffects`] from an execution's history.
+pub fn execution_effects(outcome: &Outcome) -> ExecutionEffects {
+    let mut effects = ExecutionEffects::default();
+    let mut call = Call::Other;
+    let parse = |text: Option<&Value>| -> Value {
+        text.and_then(Value::as_str).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+    };
+    for event in &outcome.history {
+        let details = |key: &str| event.details.get(key).cloned().unwrap_or_default();
+        match event.kind.as_str() {
+            "LambdaFunctionScheduled" => {
+                let scheduled = details("lambdaFunctionScheduledEventDetails");
+                let input = parse(scheduled.get("input"));
+                call = match scheduled["resource"].as_str().and_then(function_of) {
+                    Some(Function::RestartAndVerify) if input["step"] == "restart" => Call::Restart,
+                    // Only an escalation's page counts as kept quiet: a grouped recovery is announced
+                    // by the group instead.
+                    Some(Function::AlarmRouter) if input["page"] == "escalation" => Call::Page,
+                    Some(Function::SlackChannelCreator) => Call::WarRoom,
+                    _ => Call::Other,
+                };
+            }
+            "TaskScheduled" => {
+                let scheduled = details("taskScheduledEventDetails");
+                let parameters = parse(scheduled.get("parameters"));
+                call = match (scheduled["resourceType"].as_str(), scheduled["resource"].as_str()) {
+                    (Some("sns"), Some("publish")) => {
+                        match parameters["MessageAttributes"]["kind"]["StringValue"].as_str() {
+                            Some("recovery") => Call::Publish("recovery"),
+                            Some("notification") => Call::Publish("notification"),
+                            _ => Call::Publish("page"),
+                        }
+                    }
+                    (Some(service), Some("startIncident")) if service.ends_with("ssmincidents") => Call::Incident,
+                    _ => Call::Other,
+                };
+            }
+            "LambdaFunctionSucceeded" | "TaskSucceeded" => {
+                let output = parse(
+                    details("lambdaFunctionSucceededEventDetails")
+                        .get("output")
+                        .or_else(|| event.details.get("taskSucceededEventDetails").and_then(|d| d.get("output"))),
+                );
+                match call {
+                    Call::Restart => effects.restarted = true,
+                    Call::Page => {
+                        if let Some(by) =
+                            output.get("suppressedBy").and_then(|b| serde_json::from_value(b.clone()).ok())
+                        {
+                            effects.suppressed.push(by);
+                        }
+                    }
+                    Call::WarRoom => {
+                        if let Some(channel) = output["channelId"].as_str() {
+                            effects.war_rooms.push(channel.to_owned());
+                        }
+                    }
+                    Call::Incident => effects.incidents += 1,
+                    Call::Publish("recovery") => effects.recoveries += 1,
+                    Call::Publish("notification") => effects.notifications += 1,
+                    Call::Publish(_) => effects.pages += 1,
+                    _ => {}
+                }
+                call = Call::Other;
+            }
+            _ => {}
+        }
+    }
+    effects
+}
+
+/// What a decision did for people, and the execution it started for the replay to run.
+fn count_decision(summary: &mut Summary, decision: &Decision) -> Option<String> {
+    let route = Some(decision.route.name.as_str());
+    let mut run = None;
+    match (&decision.action, &decision.outcome) {
+        (_, Routed::StartedExecution { execution_arn, duplicate: false }) => run = Some(execution_arn.clone()),
+        (_, Routed::StartedExecution { duplicate: true, .. }) => {}
+        (_, Routed::OpenedIncident { .. }) => summary.count(route, |c| {
+            c.incidents += 1;
+            c.pages += 1;
+        }),
+        (DecisionAction::Notify, Routed::Published { .. }) => summary.count(route, |c| c.notifications += 1),
+        (_, Routed::Published { .. }) => summary.count(route, |c| c.pages += 1),
+        (_, Routed::Resolved { .. }) => summary.count(route, |c| c.recoveries += 1),
+        // A suppression counts a page kept quiet: when the alarm still runs its remediation, that
+        // is the execution's escalation (counted from its history), not the ALARM.
+        (_, Routed::Grouped { execution_arn: Some(arn), .. }) => run = Some(arn.clone()),
+        (_, Routed::Grouped { execution_arn: None, .. }) => summary.count(route, |c| c.suppressed.grouped += 1),
+        (_, Routed::Silenced { execution_arn: Some(arn), .. }) => run = Some(arn.clone()),
+        (_, Routed::Silenced { execution_arn: None, silence, .. }) => {
+            let by = alarm_router::suppression_of(silence);
+            summary.count(route, |c| c.suppressed.add(by));
+        }
+        (_, Routed::Flapping { message_id: Some(_), .. }) => summary.count(route, |c| c.pages += 1),
+        (_, Routed::Flapping { message_id: None, .. }) => summary.count(route, |c| c.suppressed.flapping += 1),
+        (_, Routed::Ignored { .. }) => summary.count(route, |c| c.ignored += 1),
+        (
+            _,
+            Routed::LeftToExecution { .. } | Routed::AnnouncedByExecution { .. } | Routed::StillFiringInGroup { .. },
+        ) => {}
+    }
+    run
+}
+
+/// One line of the human-readable trace for a decision.
+fn describe(entry: &Entry, decision: &Decision) -> String {
+    let alarm = &decision.alarm;
+    let outcome = decision.outcome.summary();
+    format!(
+        "{} line {:>4}  {} {} → {}: {outcome}",
+        alarm.timestamp.format("%Y-%m-%dT%H:%M:%SZ"),
+        entry.line,
+        alarm.name,
+        alarm.state.as_str(),
+        decision.route.name
+    )
+}
+
+/// How many DynamoDB requests the emulator has answered, when it can say.
+async fn dynamodb_calls(tasks: &ProductTasks) -> Option<u64> {
+    let endpoint = tasks.config.endpoint_url()?;
+    let answer = reqwest::get(format!("{}/_first_response/calls", endpoint.trim_end_matches('/'))).await.ok()?;
+    let calls: HashMap<String, u64> = answer.error_for_status().ok()?.json().await.ok()?;
+    Some(calls.values().sum())
+}
+
+/// Replays `entries` (from [`read`]) through the router and `definition`; `trace` receives the
+/// human-readable lines. `tasks.history` must be the [`Clock`] of these entries.
+pub async fn replay(
+    tasks: &ProductTasks,
+    definition: &Definition,
+    entries: &[Entry],
+    trace: &mut dyn FnMut(&str),
+) -> Summary {
+    let started = Instant::now();
+    let calls_before = dynamodb_calls(tasks).await;
+    let mut summary = Summary::default();
+    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    for entry in entries {
+        let event = match &entry.event {
+            Ok(event) => event.clone(),
+            Err(message) => {
+                trace(&format!("line {:>4}  InvalidEvent: {message}", entry.line));
+                let error = LineError { line: entry.line, error: "InvalidEvent".into(), message: message.clone() };
+                summary.errors.push(error);
+                continue;
+            }
+        };
+        let now = entry.at.unwrap_or_else(Utc::now);
+        if let Some(at) = entry.at {
+            summary.from = Some(summary.from.map_or(at, |from| from.min(at)));
+            summary.to = Some(summary.to.map_or(at, |to| to.max(at)));
+        }
+        if let Some(clock) = &tasks.history {
+            clock.catch_up(tasks, now).await;
+        }
+        summary.totals.events += 1;
+        let routed = local_invoke::invoke_at(Function::AlarmRouter, event, &tasks.config, &tasks.emulator, now).await;
+        let decision = routed.map_err(|d| (d.error_type, d.error_message)).and_then(|value| {
+            serde_json::from_value::<Decision>(value)
+                .map_err(|e| ("ConfigError".to_owned(), format!("the router's answer is not a decision: {e}")))
+        });
+        let decision = match decision {
+            Ok(decision) => decision,
+            Err((error, message)) => {
+                trace(&format!("line {:>4}  {error}: {message}", entry.line));
+                let refused = error == "InvalidEvent";
+                let line = LineError { line: entry.line, error, message };
+                if refused {
+                    summary.errors.push(line)
+                } else {
+                    summary.unhandled.push(line)
+                }
+                continue;
+            }
+        };
+        if let Some(route) = summary.by_route.get_mut(&decision.route.name) {
+            route.events += 1;
+        } else {
+            summary.by_route.insert(decision.route.name.clone(), Counts { events: 1, ..Counts::default() });
+        }
+        trace(&describe(entry, &decision));
+        let Some(execution_arn) = count_decision(&mut summary, &decision) else { continue };
+        summary.count(Some(&decision.route.name), |c| c.executions += 1);
+        if let Err(message) =
+            run_one(tasks, definition, &sfn, &execution_arn, now, &mut summary, &decision, trace).await
+        {
+            trace(&format!("line {:>4}  ConfigError: {message}", entry.line));
+            summary.unhandled.push(LineError { line: entry.line, error: "ConfigError".into(), message });
+        }
+    }
+    if let Some(clock) = &tasks.history {
+        clock.finish(tasks).await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    summary.wall_seconds = (wall * 1000.0).round() / 1000.0;
+    summary.events_per_second =
+        if wall > 0.0 { (summary.totals.events as f64 / wall * 10.0).round() / 10.0 } else { 0.0 };
+    if let (Some(before), Some(after)) = (calls_before, dynamodb_calls(tasks).await) {
+        let calls = after.saturating_sub(before);
+        summary.dynamodb_calls = Some(calls);
+        if summary.totals.events > 0 {
+            summary.dynamodb_calls_per_event =
+                Some((calls as f64 / summary.totals.events as f64 * 100.0).round() / 100.0);
+        }
+    }
+    summary
+}
+
+/// Runs the execution the router started at `now`, from the input Step Functions recorded.
+#[allow(clippy::too_many_arguments)]
+async fn run_one(
+    tasks: &ProductTasks,
+    definition: &Definition,
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    now: DateTime<Utc>,
+    summary: &mut Summary,
+    decision: &Decision,
+    trace: &mut dyn FnMut(&str),
+) -> Result<(), String> {
+    let input = crate::recorded_input(sfn, execution_arn).await?;
+    let name = execution_arn.rsplit(':').next().unwrap_or_default();
+    let mut settings = settings(&tasks.emulator.state_machine_arn, name);
+    settings.start_time = now;
+    // Started at the event's time on the virtual clock, running until the replay reaches its end.
+    let mut record = ExecutionRecord { execution_arn: execution_arn.to_owned(), start: now, stop: None, status: None };
+    record_execution(tasks, &record).await;
+    let outcome = run_execution(tasks, None, definition, &settings, input, &mut |_: &TraceEvent| {}).await;
+    record = ended(&settings, &outcome);
+    let effects = execution_effects(&outcome);
+    let route = Some(decision.route.name.as_str());
+    summary.count(route, |c| {
+        c.restarts += u64::from(effects.restarted);
+        c.pages += effects.pages;
+        c.notifications += effects.notifications;
+        c.recoveries += effects.recoveries;
+        c.incidents += effects.incidents;
+        for by in &effects.suppressed {
+            c.suppressed.add(*by);
+        }
+    });
+    for channel in &effects.war_rooms {
+        if summary.rooms.insert(channel.clone()) {
+            summary.count(route, |c| c.war_rooms += 1);
+        }
+    }
+    let mut said = Vec::new();
+    if effects.restarted {
+        said.push("restarted".to_owned());
+    }
+    for (n, what) in [
+        (effects.pages, "paged"),
+        (effects.recoveries, "recovery announced"),
+        (effects.war_rooms.len() as u64, "war room"),
+    ] {
+        if n > 0 {
+            said.push(what.to_owned());
+        }
+    }
+    for by in &effects.suppressed {
+        said.push(format!("page kept quiet ({by:?})").to_lowercase());
+    }
+    trace(&format!(
+        "      └ {name}: {:?} after {:.0}s{}{}",
+        outcome.status,
+        outcome.virtual_duration.as_secs_f64(),
+        if said.is_empty() { "" } else { ": " },
+        said.join(", ")
+    ));
+    if let Some(clock) = &tasks.history {
+        clock.defer(record);
+    } else {
+        record_execution(tasks, &record).await;
+    }
+    Ok(())
+}
