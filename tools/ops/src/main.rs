@@ -44,6 +44,10 @@ enum Command {
         /// The rules to route with.
         #[arg(long, default_value = "infra/routes.yaml")]
         routes: String,
+        /// Explain the alarm as if it changed state at this time (RFC 3339), for example inside
+        /// a maintenance window or a silence; default: the event's own timestamp.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
     },
     /// Silences: while one matches an ALARM, nobody is paged and nothing runs.
     #[command(subcommand)]
@@ -301,10 +305,18 @@ fn check(file: &str, strict: bool) -> (String, bool) {
 }
 
 /// Reads the event, the rules and (with a table) the silences and the alarm's group, then explains.
-async fn explain_command(event: &std::path::Path, routes: &str, table: Option<&str>) -> Result<String, String> {
+async fn explain_command(
+    event: &std::path::Path,
+    routes: &str,
+    at: Option<DateTime<Utc>>,
+    table: Option<&str>,
+) -> Result<String, String> {
     let text = std::fs::read_to_string(event).map_err(|e| format!("{}: {e}", event.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", event.display()))?;
-    let alarm = shared::Alarm::from_event(&json).map_err(|e| format!("InvalidEvent: {e}"))?;
+    let mut alarm = shared::Alarm::from_event(&json).map_err(|e| format!("InvalidEvent: {e}"))?;
+    if let Some(at) = at {
+        alarm.timestamp = at;
+    }
     let routes = shared::Routes::from_file(routes).map_err(|e| e.to_string())?;
     let Some(table) = table else { return Ok(explain(&alarm, &routes, None)) };
     let config = aws_config::load_from_env().await;
@@ -360,6 +372,12 @@ fn explain(alarm: &shared::Alarm, routes: &shared::Routes, state: Option<(&[Sile
                 ));
                 return out;
             }
+            let flapping = route.flapping;
+            verdict(format!(
+                "flapping more than {} changes within {} min stop automation and page once, until {} quiet min (the \
+                 table's history decides; `what-happened` shows it)",
+                flapping.transitions, flapping.window_minutes, flapping.quiet_minutes
+            ));
             for inhibition in routes.inhibitions().iter().filter(|i| i.applies_to(&route.name, alarm)) {
                 verdict(format!(
                     "inhibit  {}: no page while an alarm it names (whileAlarm) is in ALARM; the table's states decide",
@@ -411,8 +429,8 @@ async fn main() -> ExitCode {
         print!("{report}");
         return if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
-    if let Command::Explain { event, routes } = &cli.command {
-        return match explain_command(event, routes, cli.table.as_deref()).await {
+    if let Command::Explain { event, routes, at } = &cli.command {
+        return match explain_command(event, routes, *at, cli.table.as_deref()).await {
             Ok(report) => {
                 print!("{report}");
                 ExitCode::SUCCESS
@@ -506,6 +524,15 @@ mod tests {
         assert!(
             silenced.contains("silence  s-1 by alice") && silenced.contains("verdict  no page; nothing runs"),
             "{silenced}"
+        );
+        assert!(offline.contains("flapping more than 6 changes within 60 min"), "{offline}");
+        // The same alarm on a Saturday night (what --at does): the rules' window keeps it quiet.
+        let mut saturday = alarm.clone();
+        saturday.timestamp = "2026-11-21T02:30:00Z".parse().expect("time");
+        let window = explain(&saturday, &routes, None);
+        assert!(
+            window.contains("silence  window:saturday-patching") && window.contains("verdict  no page; nothing runs"),
+            "{window}"
         );
         let deployed = explain(&alarm, &shared::Routes::deployed().expect("routes"), Some((&[], None)));
         assert!(
