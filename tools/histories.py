@@ -12,6 +12,10 @@ by hand so that their numbers (200 hosts, one transition every four minutes) sta
 - flapping-hour.jsonl: one web host's nginx alarm changes state every four minutes for an hour.
 - maintenance-night.jsonl: the Saturday patching of ten web hosts (the saturday-patching window of
   infra/routes.example.yaml covers it), then a real failure after the window.
+- describe-alarm-history.json and describe-alarms.json: the same night as an operator exports it
+  (`aws cloudwatch describe-alarm-history --history-item-type StateUpdate` and `aws cloudwatch
+  describe-alarms`, shapes from the CloudWatch API reference: newest item first, HistoryData a JSON
+  document in a string); `replay history` gives the same decisions for both forms.
 """
 
 from __future__ import annotations
@@ -126,6 +130,92 @@ def maintenance_night() -> list[dict]:
     return events
 
 
+def aws_time(stamp_text: str) -> str:
+    """The AWS CLI's timestamp form: 2026-11-21T02:05:00.000000+00:00."""
+    at = datetime.datetime.strptime(stamp_text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return at.isoformat(timespec="microseconds")
+
+
+def alarm_history(events: list[dict]) -> dict:
+    """A describe-alarm-history answer holding these transitions, newest first."""
+    items = []
+    for item in events:
+        detail = item["detail"]
+        new, old = detail["state"], detail["previousState"]
+        data = {
+            "version": "1.0",
+            "oldState": {"stateValue": old["value"], "stateReason": old["reason"]},
+            "newState": {
+                "stateValue": new["value"],
+                "stateReason": new["reason"],
+                "stateReasonData": {
+                    "version": "1.0",
+                    "queryDate": new["timestamp"],
+                    "startDate": new["timestamp"],
+                    "statistic": "Minimum",
+                    "period": 60,
+                    "recentDatapoints": [0.0 if new["value"] == "ALARM" else 1.0],
+                    "threshold": 1.0,
+                    "evaluatedDatapoints": [{"timestamp": new["timestamp"], "sampleCount": 1.0, "value": 0.0}],
+                },
+            },
+        }
+        items.append(
+            {
+                "AlarmName": detail["alarmName"],
+                "AlarmType": "MetricAlarm",
+                "Timestamp": aws_time(new["timestamp"]),
+                "HistoryItemType": "StateUpdate",
+                "HistorySummary": f"Alarm updated from {old['value']} to {new['value']}",
+                "HistoryData": json.dumps(data, separators=(",", ":")),
+            }
+        )
+    # A configuration change too, as the API returns without the filter: replay skips it.
+    items.append(
+        {
+            "AlarmName": events[0]["detail"]["alarmName"],
+            "AlarmType": "MetricAlarm",
+            "Timestamp": aws_time(events[0]["detail"]["previousState"]["timestamp"]),
+            "HistoryItemType": "ConfigurationUpdate",
+            "HistorySummary": "Alarm updated",
+            "HistoryData": "{}",
+        }
+    )
+    items.sort(key=lambda i: i["Timestamp"], reverse=True)
+    return {"AlarmHistoryItems": items}
+
+
+def describe_alarms(events: list[dict]) -> dict:
+    """A describe-alarms answer for the alarms of these events."""
+    alarms = {}
+    for item in events:
+        detail = item["detail"]
+        metric = detail["configuration"]["metrics"][0]["metricStat"]
+        alarms[detail["alarmName"]] = {
+            "AlarmName": detail["alarmName"],
+            "AlarmArn": item["resources"][0],
+            "AlarmDescription": detail["configuration"]["description"],
+            "ActionsEnabled": True,
+            "StateValue": "OK",
+            "MetricName": metric["metric"]["name"],
+            "Namespace": metric["metric"]["namespace"],
+            "Statistic": metric["stat"],
+            "Dimensions": [{"Name": k, "Value": v} for k, v in metric["metric"]["dimensions"].items()],
+            "Period": metric["period"],
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "LessThanThreshold",
+        }
+    return {"MetricAlarms": list(alarms.values()), "CompositeAlarms": []}
+
+
+def write_json(name: str, value: dict) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / name, "w", encoding="utf-8") as out:
+        json.dump(value, out, indent=2)
+        out.write("\n")
+
+
 def write(name: str, events: list[dict]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / name, "w", encoding="utf-8") as out:
@@ -137,3 +227,5 @@ if __name__ == "__main__":
     write("storm.jsonl", storm())
     write("flapping-hour.jsonl", flapping_hour())
     write("maintenance-night.jsonl", maintenance_night())
+    write_json("describe-alarm-history.json", alarm_history(maintenance_night()))
+    write_json("describe-alarms.json", describe_alarms(maintenance_night()))

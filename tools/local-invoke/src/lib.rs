@@ -105,6 +105,9 @@ pub struct Emulator {
     pub state_table: String,
     /// The Slack Web API the war room talks to: `SLACK_API_URL`, else `make slack-emulator`'s.
     pub slack_api_url: String,
+    /// The rules file the functions route with, when not [`local_routes`]'s (`replay history
+    /// --routes`, and each side of `--compare`).
+    pub routes_file: Option<String>,
 }
 
 /// The Slack API local runs use unless told otherwise: never slack.com.
@@ -125,7 +128,13 @@ impl Emulator {
         let machines = sfn.list_state_machines().send().await.map_err(|e| emulator_error("ListStateMachines", &e))?;
         if let Some(found) = machines.state_machines().iter().find(|m| m.name() == STATE_MACHINE_NAME) {
             let state_machine_arn = found.state_machine_arn().to_owned();
-            return Ok(Self { topic_arn, state_machine_arn, state_table, slack_api_url: local_slack_api_url() });
+            return Ok(Self {
+                topic_arn,
+                state_machine_arn,
+                state_table,
+                slack_api_url: local_slack_api_url(),
+                routes_file: None,
+            });
         }
         let path = repo_root().join("statemachines/first-response.asl.json");
         let mut definition = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -142,7 +151,7 @@ impl Emulator {
             .await
             .map_err(|e| emulator_error("CreateStateMachine", &e))?;
         let state_machine_arn = created.state_machine_arn().to_owned();
-        Ok(Self { topic_arn, state_machine_arn, state_table, slack_api_url: local_slack_api_url() })
+        Ok(Self { topic_arn, state_machine_arn, state_table, slack_api_url: local_slack_api_url(), routes_file: None })
     }
 }
 
@@ -271,7 +280,11 @@ pub async fn invoke_at(
     let json = |value: Result<Value, serde_json::Error>| {
         value.map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })
     };
-    let routes = local_routes()?;
+    let routes = match &emulator.routes_file {
+        Some(path) => shared::Routes::from_file(path)
+            .map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })?,
+        None => local_routes()?,
+    };
     match function {
         Function::AlarmRouter => {
             let router = alarm_router::RouterConfig {

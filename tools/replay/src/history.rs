@@ -41,16 +41,24 @@ pub struct Entry {
 /// Reads a JSON Lines history: blank lines are skipped; the rest are put in time order (a line
 /// whose time cannot be read keeps its place after the line before it).
 pub fn read(text: &str) -> Vec<Entry> {
+    let lines = text.lines().enumerate().filter(|(_, raw)| !raw.trim().is_empty()).map(|(index, raw)| {
+        (index + 1, serde_json::from_str::<Value>(raw).map_err(|e| format!("line {} is not JSON: {e}", index + 1)))
+    });
+    in_time_order(lines.collect())
+}
+
+/// An event with its position in its file (1-based), or why that position holds no event.
+pub type Positioned = (usize, Result<Value, String>);
+
+/// Puts events in time order; an event whose time cannot be read keeps its place after the one
+/// before it.
+pub fn in_time_order(events: Vec<Positioned>) -> Vec<Entry> {
     let mut last = None;
     let mut entries: Vec<(Option<DateTime<Utc>>, Entry)> = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let event = serde_json::from_str::<Value>(raw).map_err(|e| format!("line {} is not JSON: {e}", index + 1));
+    for (line, event) in events {
         let at = event.as_ref().ok().and_then(|event| Alarm::from_event(event).ok()).map(|alarm| alarm.timestamp);
         last = at.or(last);
-        entries.push((last, Entry { line: index + 1, at, event }));
+        entries.push((last, Entry { line, at, event }));
     }
     // Stable: events of the same instant keep the file's order.
     entries.sort_by_key(|(key, _)| *key);
@@ -169,6 +177,46 @@ pub struct LineError {
     pub message: String,
 }
 
+/// One event of the history and what it led to, for comparing two rule sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    pub line: usize,
+    pub alarm: String,
+    pub state: String,
+    pub at: Option<DateTime<Utc>>,
+    pub route: String,
+    /// What it led to: paged, notified, restarted, recovery, incident, warRoom, grouped, silenced,
+    /// maintenance, inhibited, flapping, ignored (comma-separated), nothing, or the error's name.
+    pub did: String,
+}
+
+impl Counts {
+    /// What changed from `before` to `self`, as the words of [`Transition::did`].
+    fn did_since(&self, before: &Counts) -> String {
+        let s = &self.suppressed;
+        let b = &before.suppressed;
+        let words: Vec<&str> = [
+            (self.pages > before.pages, "paged"),
+            (self.notifications > before.notifications, "notified"),
+            (self.incidents > before.incidents, "incident"),
+            (self.restarts > before.restarts, "restarted"),
+            (self.war_rooms > before.war_rooms, "warRoom"),
+            (self.recoveries > before.recoveries, "recovery"),
+            (s.grouped > b.grouped, "grouped"),
+            (s.silenced > b.silenced, "silenced"),
+            (s.maintenance > b.maintenance, "maintenance"),
+            (s.inhibited > b.inhibited, "inhibited"),
+            (s.flapping > b.flapping, "flapping"),
+            (self.ignored > before.ignored, "ignored"),
+        ]
+        .into_iter()
+        .filter_map(|(changed, word)| changed.then_some(word))
+        .collect();
+        if words.is_empty() { "nothing".to_owned() } else { words.join(",") }
+    }
+}
+
 /// The one JSON line `replay history` prints.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -195,6 +243,9 @@ pub struct Summary {
     /// The war rooms' channels seen so far: a room reopened by a later execution counts once.
     #[serde(skip)]
     rooms: HashSet<String>,
+    /// Every event and what it led to, in the order replayed.
+    #[serde(skip)]
+    pub transitions: Vec<Transition>,
 }
 
 impl Summary {
@@ -388,6 +439,16 @@ pub async fn replay(
             clock.catch_up(tasks, now).await;
         }
         summary.totals.events += 1;
+        let before = summary.totals.clone();
+        let alarm = Alarm::from_event(&event).ok();
+        let mut transition = Transition {
+            line: entry.line,
+            alarm: alarm.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+            state: alarm.as_ref().map(|a| a.state.as_str().to_owned()).unwrap_or_default(),
+            at: entry.at,
+            route: String::new(),
+            did: String::new(),
+        };
         let routed = local_invoke::invoke_at(Function::AlarmRouter, event, &tasks.config, &tasks.emulator, now).await;
         let decision = routed.map_err(|d| (d.error_type, d.error_message)).and_then(|value| {
             serde_json::from_value::<Decision>(value)
@@ -397,6 +458,8 @@ pub async fn replay(
             Ok(decision) => decision,
             Err((error, message)) => {
                 trace(&format!("line {:>4}  {error}: {message}", entry.line));
+                transition.did = error.clone();
+                summary.transitions.push(transition);
                 let refused = error == "InvalidEvent";
                 let line = LineError { line: entry.line, error, message };
                 if refused {
@@ -413,14 +476,17 @@ pub async fn replay(
             summary.by_route.insert(decision.route.name.clone(), Counts { events: 1, ..Counts::default() });
         }
         trace(&describe(entry, &decision));
-        let Some(execution_arn) = count_decision(&mut summary, &decision) else { continue };
-        summary.count(Some(&decision.route.name), |c| c.executions += 1);
-        if let Err(message) =
-            run_one(tasks, definition, &sfn, &execution_arn, now, &mut summary, &decision, trace).await
-        {
-            trace(&format!("line {:>4}  ConfigError: {message}", entry.line));
-            summary.unhandled.push(LineError { line: entry.line, error: "ConfigError".into(), message });
+        transition.route = decision.route.name.clone();
+        if let Some(execution_arn) = count_decision(&mut summary, &decision) {
+            summary.count(Some(&decision.route.name), |c| c.executions += 1);
+            let ran = run_one(tasks, definition, &sfn, &execution_arn, now, &mut summary, &decision, trace).await;
+            if let Err(message) = ran {
+                trace(&format!("line {:>4}  ConfigError: {message}", entry.line));
+                summary.unhandled.push(LineError { line: entry.line, error: "ConfigError".into(), message });
+            }
         }
+        transition.did = summary.totals.did_since(&before);
+        summary.transitions.push(transition);
     }
     if let Some(clock) = &tasks.history {
         clock.finish(tasks).await;
@@ -507,4 +573,72 @@ async fn run_one(
         record_execution(tasks, &record).await;
     }
     Ok(())
+}
+
+/// A transition two rule sets treat differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Difference {
+    pub line: usize,
+    pub alarm: String,
+    pub state: String,
+    pub at: Option<DateTime<Utc>>,
+    /// Route and what happened under the first rule set, then under the second.
+    pub a: String,
+    pub b: String,
+}
+
+/// Every transition `a` and `b` (two replays of the same history) treat differently: another
+/// route, or another outcome.
+pub fn compare(a: &Summary, b: &Summary) -> Vec<Difference> {
+    a.transitions
+        .iter()
+        .zip(&b.transitions)
+        .filter(|(x, y)| x.route != y.route || x.did != y.did)
+        .map(|(x, y)| Difference {
+            line: x.line,
+            alarm: x.alarm.clone(),
+            state: x.state.clone(),
+            at: x.at,
+            a: format!("{}: {}", x.route, x.did),
+            b: format!("{}: {}", y.route, y.did),
+        })
+        .collect()
+}
+
+/// The comparison for a person: the differing transitions (the first 50), then the totals side
+/// by side.
+pub fn comparison_table(a_name: &str, b_name: &str, a: &Summary, b: &Summary, differences: &[Difference]) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("{} transition(s) differ between A = {a_name} and B = {b_name}\n", differences.len());
+    for d in differences.iter().take(50) {
+        let at = d.at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+        let _ = writeln!(out, "  {at} line {:>4}  {} {}\n      A {}\n      B {}", d.line, d.alarm, d.state, d.a, d.b);
+    }
+    if differences.len() > 50 {
+        let _ = writeln!(out, "  … and {} more (all of them are in the JSON on stdout)", differences.len() - 50);
+    }
+    let (x, y) = (&a.totals, &b.totals);
+    let rows = [
+        ("events", x.events, y.events),
+        ("executions", x.executions, y.executions),
+        ("restarts", x.restarts, y.restarts),
+        ("pages", x.pages, y.pages),
+        ("notifications", x.notifications, y.notifications),
+        ("incidents", x.incidents, y.incidents),
+        ("war rooms", x.war_rooms, y.war_rooms),
+        ("recoveries", x.recoveries, y.recoveries),
+        ("ignored", x.ignored, y.ignored),
+        ("kept quiet: grouped", x.suppressed.grouped, y.suppressed.grouped),
+        ("kept quiet: silenced", x.suppressed.silenced, y.suppressed.silenced),
+        ("kept quiet: maintenance", x.suppressed.maintenance, y.suppressed.maintenance),
+        ("kept quiet: inhibited", x.suppressed.inhibited, y.suppressed.inhibited),
+        ("kept quiet: flapping", x.suppressed.flapping, y.suppressed.flapping),
+    ];
+    let _ = writeln!(out, "{:<24} {:>8} {:>8}", "", "A", "B");
+    for (name, a, b) in rows {
+        let mark = if a == b { "" } else { "  *" };
+        let _ = writeln!(out, "{name:<24} {a:>8} {b:>8}{mark}");
+    }
+    out
 }

@@ -2,6 +2,7 @@
 //! crate, with its Lambda tasks running the project's own handlers in-process and its service
 //! integrations (SNS, Incident Manager) going through the Rust SDK to the local emulator.
 
+pub mod cloudwatch;
 pub mod history;
 
 use std::fmt::Write as _;

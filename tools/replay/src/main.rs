@@ -42,25 +42,46 @@ enum Command {
     },
     /// Route a whole alarm history (JSON Lines of EventBridge alarm events) in time order, run
     /// the executions it starts on a virtual clock that follows the events, and print a summary.
-    History {
-        /// One EventBridge "CloudWatch Alarm State Change" event per line.
-        file: PathBuf,
-        /// The rules to route with (default: `ROUTES_FILE`, else infra/routes.example.yaml).
-        #[arg(long)]
-        routes: Option<PathBuf>,
-        /// The definition the router's executions run.
-        #[arg(long, default_value = "statemachines/first-response.asl.json")]
-        definition: PathBuf,
-        /// No trace; only the summary line.
-        #[arg(long)]
-        quiet: bool,
-        /// Keep what the emulator holds (silences added with `first-response silence add`, groups,
-        /// executions); by default it is reset first, so a history always gives the same summary.
-        #[arg(long)]
-        keep_state: bool,
-    },
+    History(HistoryArgs),
     /// Print a state machine as a Mermaid flowchart.
     Diagram { definition: PathBuf },
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    /// One EventBridge "CloudWatch Alarm State Change" event per line, or the JSON of
+    /// `aws cloudwatch describe-alarm-history --history-item-type StateUpdate`.
+    file: PathBuf,
+    /// The JSON of `aws cloudwatch describe-alarms`: the alarms' ARNs, descriptions and metrics,
+    /// for a describe-alarm-history file (without it: ARNs in --account and AWS_REGION).
+    #[arg(long)]
+    alarms: Option<PathBuf>,
+    /// The account of alarms the history names without an ARN.
+    #[arg(long, default_value = ACCOUNT)]
+    account: String,
+    /// The rules to route with (default: `ROUTES_FILE`, else infra/routes.example.yaml).
+    #[arg(long)]
+    routes: Option<PathBuf>,
+    /// Run the same history under these rules too, and print every transition they treat
+    /// differently, then the totals side by side. The limits apply to these rules.
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Exit 3 when the rules (those of --compare, when given) page more than this.
+    #[arg(long)]
+    max_pages: Option<u64>,
+    /// Exit 3 when the rules (those of --compare, when given) restart more than this.
+    #[arg(long)]
+    max_restarts: Option<u64>,
+    /// The definition the router's executions run.
+    #[arg(long, default_value = "statemachines/first-response.asl.json")]
+    definition: PathBuf,
+    /// No trace; only the summary line.
+    #[arg(long)]
+    quiet: bool,
+    /// Keep what the emulator holds (silences added with `first-response silence add`, groups,
+    /// executions); by default it is reset first, so a history always gives the same summary.
+    #[arg(long, conflicts_with = "compare")]
+    keep_state: bool,
 }
 
 #[derive(Args)]
@@ -100,9 +121,7 @@ async fn main() -> ExitCode {
         Command::Diagram { definition } => diagram(&definition),
         Command::Run { definition, input, options } => run(&definition, &input, &options).await,
         Command::Event { event, definition, options } => event_command(&event, &definition, &options).await,
-        Command::History { file, routes, definition, quiet, keep_state } => {
-            history_command(&file, routes.as_deref(), &definition, quiet, keep_state).await
-        }
+        Command::History(args) => history_command(&args).await,
     };
     match result {
         Ok(code) => code,
@@ -147,6 +166,7 @@ async fn product_tasks(required: bool, alarm: SimulatedAlarm) -> Result<ProductT
                 state_machine_arn: format!("arn:aws:states:{}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}", region()),
                 state_table: local_invoke::STATE_TABLE_NAME.to_owned(),
                 slack_api_url: local_invoke::local_slack_api_url(),
+                routes_file: None,
             }
         }
     };
@@ -208,47 +228,123 @@ async fn event_command(event: &Path, definition_path: &Path, options: &RunOption
     Ok(exit_code(&outcome))
 }
 
-async fn history_command(
-    file: &Path,
-    routes: Option<&Path>,
-    definition_path: &Path,
-    quiet: bool,
-    keep_state: bool,
-) -> Result<ExitCode, String> {
+/// The events of a history file: JSON Lines of EventBridge events, or describe-alarm-history JSON.
+fn history_entries(args: &HistoryArgs) -> Result<Vec<replay::history::Entry>, String> {
+    let file = &args.file;
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    if let Some(routes) = routes {
-        // Checked now, with the loader's own errors, rather than once per event.
-        shared::Routes::from_file(&routes.to_string_lossy()).map_err(|e| e.to_string())?;
-        // SAFETY: nothing reads the environment concurrently: no task has been spawned yet.
-        unsafe { std::env::set_var("ROUTES_FILE", routes) };
-    }
-    let entries = replay::history::read(&text);
+    let entries = if replay::cloudwatch::is_alarm_history(&text) {
+        let alarms = match &args.alarms {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                replay::cloudwatch::configurations(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Default::default(),
+        };
+        let origin = replay::cloudwatch::Origin { account: args.account.clone(), region: region() };
+        let events =
+            replay::cloudwatch::events(&text, &alarms, &origin).map_err(|e| format!("{}: {e}", file.display()))?;
+        replay::history::in_time_order(events)
+    } else if args.alarms.is_some() {
+        return Err(format!("--alarms goes with describe-alarm-history output; {} is JSON Lines", file.display()));
+    } else {
+        replay::history::read(&text)
+    };
     if entries.is_empty() {
         return Err(format!("{} has no events", file.display()));
     }
-    if !keep_state {
+    Ok(entries)
+}
+
+/// The rules file `path` names, checked now with the loader's own errors rather than once per event.
+fn rules_file(path: &Path) -> Result<String, String> {
+    let path = path.to_string_lossy().into_owned();
+    shared::Routes::from_file(&path).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// Replays `entries` under the rules in `routes` (the default rules when `None`).
+async fn replay_history_once(
+    args: &HistoryArgs,
+    entries: &[replay::history::Entry],
+    routes: Option<String>,
+) -> Result<replay::history::Summary, String> {
+    if !args.keep_state {
         reset_emulator().await?;
     }
     let mut tasks = product_tasks(true, SimulatedAlarm::default()).await?;
-    tasks.history = Some(replay::history::Clock::new(&entries));
+    tasks.emulator.routes_file = routes.clone();
+    tasks.history = Some(replay::history::Clock::new(entries));
     let definition =
-        load_definition(definition_path, &region(), &tasks.emulator.topic_arn).map_err(|e| e.to_string())?;
+        load_definition(&args.definition, &region(), &tasks.emulator.topic_arn).map_err(|e| e.to_string())?;
     let unsupported = unsupported_tasks(&definition, None);
     if !unsupported.is_empty() {
         return Err(format!("replay cannot run these tasks: {}", unsupported.join(", ")));
     }
+    let quiet = args.quiet;
     if !quiet {
-        eprintln!("replaying {} event(s) of {}", entries.len(), file.display());
+        let rules = routes.as_deref().unwrap_or("the default rules");
+        eprintln!("replaying {} event(s) of {} under {rules}", entries.len(), args.file.display());
     }
     let mut trace = |line: &str| {
         if !quiet {
             eprintln!("{line}");
         }
     };
-    let summary = replay::history::replay(&tasks, &definition, &entries, &mut trace).await;
-    let json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
-    println!("{json}");
-    Ok(if summary.unhandled.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(replay::history::replay(&tasks, &definition, entries, &mut trace).await)
+}
+
+/// Exit code 3 and why, when `summary` exceeds a limit the command was given.
+fn over_limits(args: &HistoryArgs, summary: &replay::history::Summary) -> Option<String> {
+    let totals = &summary.totals;
+    let pages = args
+        .max_pages
+        .filter(|max| totals.pages > *max)
+        .map(|max| format!("{} pages > --max-pages {max}", totals.pages));
+    let restarts = args
+        .max_restarts
+        .filter(|max| totals.restarts > *max)
+        .map(|max| format!("{} restarts > --max-restarts {max}", totals.restarts));
+    let over: Vec<String> = pages.into_iter().chain(restarts).collect();
+    (!over.is_empty()).then(|| over.join("; "))
+}
+
+async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
+    let entries = history_entries(args)?;
+    let routes = args.routes.as_deref().map(rules_file).transpose()?;
+    let compare = args.compare.as_deref().map(rules_file).transpose()?;
+    let first = replay_history_once(args, &entries, routes.clone()).await?;
+    let Some(compare) = compare else {
+        println!("{}", serde_json::to_string(&first).map_err(|e| e.to_string())?);
+        if let Some(why) = over_limits(args, &first) {
+            eprintln!("replay: over the limit: {why}");
+            return Ok(ExitCode::from(3));
+        }
+        return Ok(if first.unhandled.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    };
+    let second = replay_history_once(args, &entries, Some(compare.clone())).await?;
+    let comparison = replay::history::compare(&first, &second);
+    let name = |routes: Option<&str>| routes.unwrap_or("default rules").to_owned();
+    eprintln!(
+        "{}",
+        replay::history::comparison_table(
+            &name(routes.as_deref()),
+            &name(Some(&compare)),
+            &first,
+            &second,
+            &comparison
+        )
+    );
+    let result = json!({
+        "a": {"routes": name(routes.as_deref()), "summary": first},
+        "b": {"routes": name(Some(&compare)), "summary": second},
+        "differences": comparison,
+    });
+    println!("{result}");
+    if let Some(why) = over_limits(args, &second) {
+        eprintln!("replay: {compare} is over the limit: {why}");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(if first.unhandled.is_empty() && second.unhandled.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Empties the local emulator (moto's own reset), so that a history starts from nothing.

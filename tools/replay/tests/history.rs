@@ -169,3 +169,89 @@ fn while_a_region_alarm_fires_its_hosts_page_no_one_and_after_it_clears_they_are
     let trace = String::from_utf8_lossy(&output.stderr);
     assert!(trace.contains("kept quiet by inhibit:region-outage"), "{trace}");
 }
+
+/// A summary without what depends on the machine (wall time, speed).
+fn decisions_of(mut summary: Value) -> Value {
+    for key in ["wallSeconds", "eventsPerSecond", "dynamodbCalls", "dynamodbCallsPerEvent"] {
+        summary.as_object_mut().expect("object").remove(key);
+    }
+    summary
+}
+
+#[test]
+fn an_exported_alarm_history_gives_the_same_decisions_as_the_events_cloudwatch_sent() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let events = summary(&replay_history(&moto, &slack, &["--quiet", "events/histories/maintenance-night.jsonl"]));
+    let exported = summary(&replay_history(
+        &moto,
+        &slack,
+        &[
+            "--quiet",
+            "events/histories/describe-alarm-history.json",
+            "--alarms",
+            "events/histories/describe-alarms.json",
+        ],
+    ));
+    assert_eq!(decisions_of(exported), decisions_of(events));
+    // Without describe-alarms, the ARNs are built from the account and region: the same decisions.
+    let bare = summary(&replay_history(&moto, &slack, &["--quiet", "events/histories/describe-alarm-history.json"]));
+    assert_eq!(bare["suppressed"]["maintenance"], 10, "{bare}");
+    assert_eq!(bare["restarts"], 1, "{bare}");
+}
+
+#[test]
+fn compare_lists_what_a_rules_change_would_do_differently_and_a_limit_fails_it() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    // A: the shipped notify-only rules; B: the sample rules, which restart and keep a window.
+    let output = replay_history(
+        &moto,
+        &slack,
+        &[
+            "--quiet",
+            "events/histories/maintenance-night.jsonl",
+            "--routes",
+            "infra/routes.yaml",
+            "--compare",
+            "infra/routes.example.yaml",
+            "--max-restarts",
+            "0",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3), "B restarts once, over --max-restarts 0");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(result["a"]["summary"]["notifications"], 11);
+    assert_eq!(result["b"]["summary"]["restarts"], 1);
+    let differences = result["differences"].as_array().expect("differences");
+    assert_eq!(differences.len(), 22, "every transition differs: {differences:#?}");
+    let window = &differences[0];
+    assert_eq!(
+        (window["a"].as_str(), window["b"].as_str()),
+        (Some("default: notified"), Some("web-nginx: maintenance"))
+    );
+    let failure = differences.iter().find(|d| d["line"] == 21).expect("the failure after the window");
+    assert_eq!(failure["b"], "web-nginx: restarted", "{failure}");
+    let table = String::from_utf8_lossy(&output.stderr);
+    assert!(table.contains("22 transition(s) differ") && table.contains("over the limit"), "{table}");
+    // The same rules on both sides: nothing differs, and within the limits it exits 0.
+    let same = replay_history(
+        &moto,
+        &slack,
+        &[
+            "--quiet",
+            "events/histories/flapping-hour.jsonl",
+            "--compare",
+            "infra/routes.example.yaml",
+            "--max-pages",
+            "1",
+        ],
+    );
+    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stderr));
+    let result: Value =
+        serde_json::from_str(String::from_utf8_lossy(&same.stdout).lines().last().expect("line")).expect("JSON");
+    assert_eq!(result["differences"], json!([]));
+    // One page is over --max-pages 0.
+    let over = replay_history(&moto, &slack, &["--quiet", "events/histories/flapping-hour.jsonl", "--max-pages", "0"]);
+    assert_eq!(over.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&over.stderr).contains("1 pages > --max-pages 0"));
+}
