@@ -419,6 +419,7 @@ pub async fn replay(
     let started = Instant::now();
     let calls_before = dynamodb_calls(tasks).await;
     let mut summary = Summary::default();
+    let mut virtual_now: Option<DateTime<Utc>> = None;
     let sfn = aws_sdk_sfn::Client::new(&tasks.config);
     for entry in entries {
         let event = match &entry.event {
@@ -430,14 +431,17 @@ pub async fn replay(
                 continue;
             }
         };
-        let now = entry.at.unwrap_or_else(Utc::now);
         if let Some(at) = entry.at {
             summary.from = Some(summary.from.map_or(at, |from| from.min(at)));
             summary.to = Some(summary.to.map_or(at, |to| to.max(at)));
+            virtual_now = Some(at);
+            if let Some(clock) = &tasks.history {
+                clock.catch_up(tasks, at).await;
+            }
         }
-        if let Some(clock) = &tasks.history {
-            clock.catch_up(tasks, now).await;
-        }
+        // An event without a time of its own (the router will refuse it) happens when the one
+        // before it did: it must not move the virtual clock to today.
+        let now = virtual_now.unwrap_or_else(Utc::now);
         summary.totals.events += 1;
         let before = summary.totals.clone();
         let alarm = Alarm::from_event(&event).ok();

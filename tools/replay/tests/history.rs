@@ -255,3 +255,22 @@ fn compare_lists_what_a_rules_change_would_do_differently_and_a_limit_fails_it()
     assert_eq!(over.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&over.stderr).contains("1 pages > --max-pages 0"));
 }
+
+#[test]
+fn a_line_without_a_time_does_not_move_the_virtual_clock_to_today() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    // Ten storm hosts alarm within six seconds; between the seventh and the eighth, an event that
+    // is not an alarm (it has no transition time). None of the ten executions has ended by then
+    // on the virtual clock, so the breaker (more than 5 failures) must not see any of them.
+    let storm = std::fs::read_to_string(repo_root().join("events/histories/storm.jsonl")).expect("storm");
+    let mut lines: Vec<String> =
+        storm.lines().filter(|l| l.contains(r#""state":{"value":"ALARM""#)).take(10).map(str::to_owned).collect();
+    lines.insert(7, json!({"detail-type": "EC2 Instance State-change Notification", "detail": {}}).to_string());
+    let dir = std::env::temp_dir().join(format!("replay-clock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let history = dir.join("clock.jsonl");
+    std::fs::write(&history, lines.join("\n")).expect("history");
+    let summary = summary(&replay_history(&moto, &slack, &["--quiet", history.to_str().expect("utf-8")]));
+    assert_eq!(summary["errors"].as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(summary["restarts"], 10, "every host restarted, as live: {summary}");
+}
