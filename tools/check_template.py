@@ -9,7 +9,11 @@ but with an empty managed-policy map and a fixed region, so nothing calls AWS. T
   c. the alert topic is encrypted with the stack's own KMS key, whose policy lets EventBridge and
      CloudWatch alarms use it, and every role that may publish to the topic may use the key;
   d. every IAM role gets the PermissionsBoundary parameter through HasPermissionsBoundary;
-  e. no policy lets a role send any SSM document but the stack's own.
+  e. no policy lets a role send any SSM document but the stack's own;
+  f. the dashboard's body is JSON once substituted, and names only metrics the functions emit
+     (the variants of `Metric` in functions/shared/src/metrics.rs) in the namespace they emit to;
+     the product's health alarms (router errors, dead-letter queue depth, executions ended without
+     escalating) exist and tell the alert topic.
 
 Usage: .venv/bin/python tools/check_template.py [TEMPLATE]   (default: infra/template.yaml)
 Prints every failed check and exits 1; exits 0 when all hold.
@@ -208,6 +212,59 @@ def check_send_command(resources: dict) -> list:
     return errors
 
 
+HEALTH_ALARMS = ("RouterErrorsAlarm", "RouterDeadLetterQueueAlarm", "ExecutionsEndedUnescalatedAlarm")
+METRICS_SOURCE = Path(__file__).resolve().parent.parent / "functions/shared/src/metrics.rs"
+
+
+def emitted_metrics() -> set:
+    """The metric names the functions emit: the variants of `pub enum Metric`."""
+    source = METRICS_SOURCE.read_text()
+    body = source[source.index("pub enum Metric {"):]
+    body = body[: body.index("\n}")]
+    return set(re.findall(r"^\s{4}([A-Z][A-Za-z]+),$", body, re.MULTILINE))
+
+
+def check_dashboard(resources: dict) -> list:
+    errors = []
+    dashboards = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    if len(dashboards) != 1:
+        return [f"(f) expected one dashboard, found {len(dashboards)}"]
+    body = dashboards[0]["Properties"]["DashboardBody"]
+    if "Fn::Sub" not in body:
+        return ["(f) the dashboard body is not a !Sub: adapt this check"]
+    text, variables = (body["Fn::Sub"], {}) if isinstance(body["Fn::Sub"], str) else body["Fn::Sub"]
+    namespace = variables.get("Namespace")
+    if namespace != {"Fn::Sub": "FirstResponse/${AWS::StackName}"}:
+        errors.append(f"(f) the dashboard reads namespace {namespace}, not the functions' FirstResponse/<stack>")
+    for function in ("AlarmRouterFunction", "FailureCounterFunction", "RestartAndVerifyFunction"):
+        given = resources[function]["Properties"].get("Environment", {}).get("Variables", {}).get("METRICS_NAMESPACE")
+        if given != {"Fn::Sub": "FirstResponse/${AWS::StackName}"}:
+            errors.append(f"(f) {function} does not emit to FirstResponse/<stack> (METRICS_NAMESPACE: {given})")
+    try:
+        parsed = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: "NS" if m.group(1) == "Namespace" else "x", text))
+    except json.JSONDecodeError as error:
+        return errors + [f"(f) the dashboard body is not JSON: {error}"]
+    known = emitted_metrics()
+    if not known:
+        return errors + [f"(f) no Metric variants found in {METRICS_SOURCE}: adapt this check"]
+    named = set()
+    for widget in parsed.get("widgets", []):
+        for metric in widget.get("properties", {}).get("metrics", []):
+            if metric and metric[0] == "NS":
+                named.add(metric[1])
+            elif metric and isinstance(metric[0], dict):
+                named.update(re.findall(r'MetricName="([A-Za-z]+)"', metric[0].get("expression", "")))
+    for name in sorted(named - known):
+        errors.append(f"(f) the dashboard shows {name}, which no function emits")
+    for name in sorted(known - named):
+        errors.append(f"(f) the functions emit {name}, which the dashboard does not show")
+    for alarm in HEALTH_ALARMS:
+        actions = resources.get(alarm, {}).get("Properties", {}).get("AlarmActions")
+        if actions != [{"Ref": "AlertTopic"}]:
+            errors.append(f"(f) health alarm {alarm} is missing or does not tell the alert topic")
+    return errors
+
+
 def main() -> int:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "infra/template.yaml")
     try:
@@ -222,6 +279,7 @@ def main() -> int:
         + check_topic_key(resources)
         + check_permissions_boundary(resources)
         + check_send_command(resources)
+        + check_dashboard(resources)
     )
     for error in errors:
         print(f"{path}: {error}", file=sys.stderr)
@@ -229,7 +287,7 @@ def main() -> int:
         return 1
     print(f"{path}: public URL only with a webhook secret, reserved webhook concurrency, encrypted topic,"
           f" boundary on {sum(r['Type'] == 'AWS::IAM::Role' for r in resources.values())} roles,"
-          " no SendCommand on foreign documents")
+          " no SendCommand on foreign documents, a dashboard of the emitted metrics and health alarms on the topic")
     return 0
 
 

@@ -13,6 +13,7 @@ pub mod decisions;
 pub mod flapping;
 pub mod groups;
 pub mod inhibitors;
+pub mod metrics;
 pub mod silences;
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
@@ -301,11 +302,42 @@ pub enum PageRequest {
 /// The function's entry point: a page request from the state machine (`page` is set), else an
 /// EventBridge alarm event for [`handle`].
 pub async fn dispatch(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Value, RouterError> {
-    let answer = match event.get("page") {
-        Some(_) => serde_json::to_value(page_for(clients, config, event).await?),
-        None => serde_json::to_value(handle(clients, config, event).await?),
+    Ok(dispatch_measured(clients, config, event).await?.0)
+}
+
+/// [`dispatch`], and what the answer means as metrics, for the Lambda binary to emit once the
+/// answer is ready (tools that run the router in process, such as replay, keep stdout for
+/// themselves).
+pub async fn dispatch_measured(
+    clients: &Clients,
+    config: &RouterConfig,
+    event: Value,
+) -> Result<(Value, Vec<shared::metrics::Measurement>), RouterError> {
+    let (answer, measured) = match page_request(config, &event) {
+        Some((request, route)) => {
+            let page = page_for(clients, config, event).await?;
+            let measured = metrics::of_page(request, &route, &page);
+            (serde_json::to_value(page), measured)
+        }
+        None if event.get("page").is_some() => {
+            (serde_json::to_value(page_for(clients, config, event).await?), Vec::new())
+        }
+        None => {
+            let decision = handle(clients, config, event).await?;
+            let measured = metrics::of_decision(&decision);
+            (serde_json::to_value(decision), measured)
+        }
     };
-    answer.map_err(|e| RouterError::ConfigError(format!("the answer does not serialize: {e}")))
+    let answer = answer.map_err(|e| RouterError::ConfigError(format!("the answer does not serialize: {e}")))?;
+    Ok((answer, measured))
+}
+
+/// Which page a request asks for and the deployed route it names (for its metrics); none when the
+/// event is not a page request or names no deployed route.
+fn page_request(config: &RouterConfig, event: &Value) -> Option<(PageRequest, String)> {
+    let request = serde_json::from_value(event.get("page")?.clone()).ok()?;
+    let route = config.routes.by_name(event.pointer("/route/name")?.as_str()?)?;
+    Some((request, route.name.clone()))
 }
 
 /// The page the state machine publishes, or a suppressed one when the alarm's group speaks for it:

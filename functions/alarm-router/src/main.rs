@@ -1,4 +1,4 @@
-use alarm_router::{Clients, RouterConfig, dispatch};
+use alarm_router::{Clients, RouterConfig, dispatch_measured};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
@@ -8,5 +8,10 @@ async fn main() -> Result<(), Error> {
     let config = RouterConfig::from_env()?;
     tracing::info!(rules = config.routes.len(), "routing rules loaded");
     let clients = Clients::new(&aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<Value>| dispatch(&clients, &config, event.payload))).await
+    run(service_fn(|event: LambdaEvent<Value>| async {
+        let (answer, measured) = dispatch_measured(&clients, &config, event.payload).await?;
+        shared::metrics::emit(&measured);
+        Ok::<_, alarm_router::RouterError>(answer)
+    }))
+    .await
 }

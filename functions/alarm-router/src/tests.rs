@@ -633,6 +633,7 @@ mod groups {
     use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
     use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use shared::metrics::{Measurement, Metric, Reason};
     use std::collections::HashMap;
 
     fn grouped_config() -> RouterConfig {
@@ -858,6 +859,37 @@ mod groups {
             assert_eq!(page.suppressed, suppressed, "{page:?}");
             assert_eq!(page.room_of.is_some(), room, "{page:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_escalation_its_group_paged_for_already_is_measured_as_a_page_avoided() {
+        let claim = update_refused(Some({
+            let mut item = group_item("k", &["a"], &["a"], true);
+            item.insert("pagedBy".to_owned(), AttributeValue::S("web-nginx__other__1234567890abcdef1234".into()));
+            item
+        }));
+        let (_, measured) = dispatch_measured(
+            &clients_with_table(&[], &[], &[], &[&claim, &no_silences()]),
+            &grouped_config(),
+            page_request("escalation"),
+        )
+        .await
+        .expect("page");
+        assert_eq!(
+            measured,
+            [
+                Measurement::count(Metric::RemediationsEscalated, "web-nginx"),
+                Measurement::avoided("web-nginx", Reason::Grouped)
+            ]
+        );
+        // The route is the deployed one: a forged name is not a dimension of anyone's metrics.
+        let mut forged = page_request("recovery");
+        forged["route"]["name"] = Value::from("not-a-route");
+        let (_, measured) =
+            dispatch_measured(&clients_with_table(&[], &[], &[], &[&no_silences()]), &grouped_config(), forged)
+                .await
+                .expect("page");
+        assert_eq!(measured, []);
     }
 
     #[tokio::test]
@@ -1257,5 +1289,129 @@ mod decision_log {
         // THEN the decision stands
         assert!(matches!(decision.map(|d| d.action), Ok(DecisionAction::Ignore)));
         assert_eq!(failing.num_calls(), 1);
+    }
+}
+
+// ---------------------------------------------------------------- metrics
+
+mod measured {
+    use super::*;
+    use shared::metrics::{DEFAULT_NAMESPACE, Measurement, Metric, Reason, check_emf};
+
+    fn page_request(page: &str) -> Value {
+        let path = format!("{}/../../events/slack-channel-creator/escalation.json", env!("CARGO_MANIFEST_DIR"));
+        let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+        request["page"] = Value::from(page);
+        request
+    }
+
+    fn valid(measured: &[Measurement]) {
+        for measurement in measured {
+            let line = measurement.to_emf(DEFAULT_NAMESPACE, chrono::Utc::now());
+            check_emf(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_sent_is_measured_and_a_notification_or_a_started_remediation_is_not() {
+        let cases: [(&str, Vec<Measurement>); 4] = [
+            ("database-alarm.json", vec![Measurement::count(Metric::PagesSent, "database")]),
+            ("metric-math-alarm.json", vec![]),
+            ("metric-alarm.json", vec![]),
+            ("batch-ignored-alarm.json", vec![]),
+        ];
+        for (file, expected) in cases {
+            let (sfn, sns, idle) = (started(), published(), none_running());
+            let (answer, measured) =
+                dispatch_measured(&clients(&[&sfn, &idle], &[&sns], &[]), &config(None), event(file))
+                    .await
+                    .expect(file);
+            assert!(answer.get("action").is_some(), "{file}: the answer is the decision: {answer}");
+            assert_eq!(measured, expected, "{file}");
+            valid(&measured);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remediation_that_could_not_start_and_paged_instead_is_a_page_sent() {
+        let refused = mock!(aws_sdk_sfn::Client::start_execution)
+            .then_error(|| StartExecutionError::StateMachineDoesNotExist(StateMachineDoesNotExist::builder().build()));
+        let sns = published();
+        let (_, measured) =
+            dispatch_measured(&clients(&[&refused], &[&sns], &[]), &config(None), event("metric-alarm.json"))
+                .await
+                .expect("decision");
+        assert_eq!(measured, [Measurement::count(Metric::PagesSent, "web-nginx")]);
+    }
+
+    #[tokio::test]
+    async fn an_escalation_pages_and_a_verified_recovery_is_a_page_the_automation_avoided() {
+        let no_table = clients(&[], &[], &[]);
+        let (answer, measured) =
+            dispatch_measured(&no_table, &config(None), page_request("escalation")).await.expect("escalation");
+        assert!(answer["message"].as_str().is_some_and(|m| m.starts_with("ESCALATED")), "{answer}");
+        assert_eq!(
+            measured,
+            [
+                Measurement::count(Metric::RemediationsEscalated, "web-nginx"),
+                Measurement::count(Metric::PagesSent, "web-nginx")
+            ]
+        );
+        valid(&measured);
+        let (_, measured) =
+            dispatch_measured(&no_table, &config(None), page_request("recovery")).await.expect("recovery");
+        assert_eq!(measured, [Measurement::avoided("web-nginx", Reason::AutoFixed)]);
+        valid(&measured);
+    }
+
+    #[test]
+    fn quiet_decisions_are_pages_avoided_for_their_reason() {
+        let alarm = shared::Alarm::from_event(&event("database-alarm.json")).expect("alarm");
+        let routes = Routes::example().expect("routes");
+        let route = routes.route(&alarm);
+        let decide = |action, outcome| Decision {
+            action,
+            route: route.clone(),
+            incident_key: IncidentKey::for_transition(&route.name, &alarm),
+            alarm: alarm.clone(),
+            outcome,
+        };
+        let until = chrono::Utc::now();
+        let cases = [
+            (Outcome::Silenced { silence: "s-1".into(), until, execution_arn: None }, Some(Reason::Silenced)),
+            (
+                Outcome::Silenced { silence: "window:patching".into(), until, execution_arn: None },
+                Some(Reason::Maintenance),
+            ),
+            (
+                Outcome::Silenced { silence: "inhibit:region".into(), until, execution_arn: None },
+                Some(Reason::Inhibited),
+            ),
+            (Outcome::Flapping { since: "x".into(), message_id: None }, Some(Reason::Flapping)),
+            (
+                Outcome::Grouped {
+                    group: "g".into(),
+                    opened_by: "k".into(),
+                    members: 2,
+                    firing: 2,
+                    execution_arn: None,
+                },
+                Some(Reason::Grouped),
+            ),
+        ];
+        for (outcome, reason) in cases {
+            let measured = metrics::of_decision(&decide(DecisionAction::Silence, outcome.clone()));
+            assert_eq!(
+                measured,
+                reason.map(|r| Measurement::avoided("database", r)).into_iter().collect::<Vec<_>>(),
+                "{outcome:?}"
+            );
+            valid(&measured);
+        }
+        let paged = metrics::of_decision(&decide(
+            DecisionAction::Flapping,
+            Outcome::Flapping { since: "x".into(), message_id: Some("m".into()) },
+        ));
+        assert_eq!(paged, [Measurement::count(Metric::PagesSent, "database")]);
     }
 }

@@ -243,6 +243,15 @@ pub async fn handle(
     })
 }
 
+/// An open breaker stopped this execution before it acted: one breaker trip for its route.
+pub fn measurements(failures: &Failures) -> Vec<shared::metrics::Measurement> {
+    if failures.breaker_open {
+        vec![shared::metrics::Measurement::count(shared::metrics::Metric::BreakerTrips, &failures.route)]
+    } else {
+        Vec::new()
+    }
+}
+
 fn classify(err: aws_sdk_sfn::error::SdkError<ListExecutionsError>) -> CounterError {
     let message = format!("ListExecutions: {}", describe(&err));
     if is_transient(&err) { CounterError::TransientError(message) } else { CounterError::ConfigError(message) }

@@ -1,4 +1,4 @@
-use failure_counter::{CounterConfig, handle};
+use failure_counter::{CounterConfig, CounterError, handle, measurements};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use shared::Routes;
@@ -9,5 +9,10 @@ async fn main() -> Result<(), Error> {
     let config = CounterConfig::from_env()?;
     let routes = Routes::deployed()?;
     let sfn = aws_sdk_sfn::Client::new(&aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<Value>| handle(&sfn, &config, &routes, event.payload, chrono::Utc::now()))).await
+    run(service_fn(|event: LambdaEvent<Value>| async {
+        let failures = handle(&sfn, &config, &routes, event.payload, chrono::Utc::now()).await?;
+        shared::metrics::emit(&measurements(&failures));
+        Ok::<_, CounterError>(failures)
+    }))
+    .await
 }

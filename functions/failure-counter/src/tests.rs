@@ -158,6 +158,12 @@ async fn the_breaker_opens_only_above_the_threshold() {
     let open = handle(&client(&[&above]), &CounterConfig::default(), &routes(), request(), now()).await.expect("count");
     assert!(open.breaker_open);
     assert!(open.reason.as_deref().is_some_and(|r| r.contains("route web-nginx failed 6 times")), "{:?}", open.reason);
+    // An open breaker is one trip of the route's breaker; a shut one measures nothing.
+    assert_eq!(measurements(&shut), []);
+    let trips = measurements(&open);
+    assert_eq!(trips, [shared::metrics::Measurement::count(shared::metrics::Metric::BreakerTrips, "web-nginx")]);
+    let line = trips[0].to_emf(shared::metrics::DEFAULT_NAMESPACE, now());
+    shared::metrics::check_emf(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ use chrono::{DateTime, Duration as TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::aws::{describe, is_transient};
+use shared::metrics::{Measurement, Metric};
 use shared::routing::default_recovery_seconds;
 use shared::text::truncate;
 use shared::{IncidentKey, Remediation, Routes, Targets};
@@ -138,6 +139,9 @@ pub struct RouteRef {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AlarmRef {
     pub name: String,
+    /// When the alarm entered ALARM, to measure the time to recovery; absent in older inputs.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
 }
 
 /// Where a remediation stands; the state machine's `Verified?` choice reads it.
@@ -231,11 +235,45 @@ pub async fn handle(
     routes: &Routes,
     input: Value,
 ) -> Result<RemediationReport, RestartError> {
+    Ok(handle_measured(clients, config, routes, input).await?.0)
+}
+
+/// [`handle`], and what the step's report means as metrics, for the Lambda binary to emit.
+pub async fn handle_measured(
+    clients: &Clients,
+    config: &RestartConfig,
+    routes: &Routes,
+    input: Value,
+) -> Result<(RemediationReport, Vec<Measurement>), RestartError> {
     let request: RemediationRequest = serde_json::from_value(input)
         .map_err(|e| RestartError::InvalidEvent(format!("not a remediation request: {e}")))?;
-    let remediation = deployed_remediation(routes, &request)?;
+    let report = step(clients, config, routes, &request).await?;
+    let measured = measurements(&request, &report);
+    Ok((report, measured))
+}
+
+/// A restart sent (not one a retry resumed) is a remediation attempted; a check that finds the
+/// service active and the alarm OK is one verified, with the time from the alarm to that check.
+pub fn measurements(request: &RemediationRequest, report: &RemediationReport) -> Vec<Measurement> {
+    let route = request.route.name.as_str();
+    match (request.step, report.stage) {
+        (Step::Restart, _) if !report.resumed => vec![Measurement::count(Metric::RemediationsAttempted, route)],
+        (Step::Check, Stage::Recovered) => std::iter::once(Measurement::count(Metric::RemediationsVerified, route))
+            .chain(request.alarm.timestamp.and_then(|at| Measurement::time_to_recovery(route, at, request.now)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+async fn step(
+    clients: &Clients,
+    config: &RestartConfig,
+    routes: &Routes,
+    request: &RemediationRequest,
+) -> Result<RemediationReport, RestartError> {
+    let remediation = deployed_remediation(routes, request)?;
     match request.step {
-        Step::Restart => restart(&clients.ssm, config, &remediation, &request).await,
+        Step::Restart => restart(&clients.ssm, config, &remediation, request).await,
         Step::Check => {
             let previous = request.remediation.clone().ok_or_else(|| {
                 RestartError::InvalidEvent("a check needs the report of the restart step (remediation)".into())
@@ -246,7 +284,7 @@ pub async fn handle(
                     previous.service, request.route.name, remediation.service
                 )));
             }
-            check(clients, &remediation, &request, previous).await
+            check(clients, &remediation, request, previous).await
         }
     }
 }

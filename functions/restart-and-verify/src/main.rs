@@ -1,5 +1,5 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use restart_and_verify::{Clients, RestartConfig, handle};
+use restart_and_verify::{Clients, RestartConfig, RestartError, handle_measured};
 use serde_json::Value;
 use shared::Routes;
 
@@ -10,5 +10,10 @@ async fn main() -> Result<(), Error> {
     // What runs on an instance comes from the rules compiled into this build, never from the input.
     let routes = Routes::deployed()?;
     let clients = Clients::new(&aws_config::load_from_env().await);
-    run(service_fn(|event: LambdaEvent<Value>| handle(&clients, &config, &routes, event.payload))).await
+    run(service_fn(|event: LambdaEvent<Value>| async {
+        let (report, measured) = handle_measured(&clients, &config, &routes, event.payload).await?;
+        shared::metrics::emit(&measured);
+        Ok::<_, RestartError>(report)
+    }))
+    .await
 }

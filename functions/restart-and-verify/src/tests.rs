@@ -11,6 +11,7 @@ use aws_sdk_ssm::types::{Command, CommandPlugin};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use serde_json::json;
+use shared::metrics::{Measurement, Metric};
 
 const FIRST: &str = "i-0a1b2c3d4e5f60718";
 const SECOND: &str = "i-0f1e2d3c4b5a69788";
@@ -540,5 +541,51 @@ fn error_names_are_the_variant_names() {
     assert_eq!(
         RestartError::names(),
         ["InvalidEvent", "ConfigError", "TargetUnreachable", "CommandTimedOut", "TransientError"]
+    );
+}
+
+async fn run_measured(ssm: &[&Rule], cloudwatch: &[&Rule], input: Value) -> Vec<Measurement> {
+    let (_, measured) = handle_measured(&clients(ssm, cloudwatch), &config(), &routes(), input).await.expect("report");
+    for measurement in &measured {
+        let line = measurement.to_emf(shared::metrics::DEFAULT_NAMESPACE, Utc::now());
+        shared::metrics::check_emf(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    measured
+}
+
+#[tokio::test]
+async fn a_restart_sent_is_an_attempt_and_one_a_retry_resumed_is_not_counted_again() {
+    let (earlier, send) = (no_earlier_command(), sent());
+    let measured = run_measured(&[&earlier, &send], &[], event("restart-request.json")).await;
+    assert_eq!(measured, [Measurement::count(Metric::RemediationsAttempted, "web-nginx")]);
+    let (earlier, send) = (listed_commands(Some(KEY), 2), sent());
+    assert_eq!(run_measured(&[&earlier, &send], &[], event("restart-request.json")).await, []);
+}
+
+#[tokio::test]
+async fn a_verified_recovery_is_measured_with_the_seconds_from_the_alarm_to_the_check() {
+    let command = listed_commands(Some(KEY), 2);
+    let (first, second) = (active(FIRST), active(SECOND));
+    let alarm = alarm_in(StateValue::Ok);
+    let input = check_at("restart-request.json", 10, restarting(COMMAND));
+    let measured = run_measured(&[&command, &first, &second], &[&alarm], input.clone()).await;
+    // The alarm fired at 04:02:11.309; the check ran at 04:02:24.120.
+    assert_eq!(
+        measured,
+        [
+            Measurement::count(Metric::RemediationsVerified, "web-nginx"),
+            Measurement { metric: Metric::TimeToRecovery, value: 12.811, route: "web-nginx".into(), reason: None }
+        ]
+    );
+    // A check that is still waiting measures nothing; an input without the alarm's time only counts.
+    let still = alarm_in(StateValue::Alarm);
+    let (first, second) = (active(FIRST), active(SECOND));
+    assert_eq!(run_measured(&[&command, &first, &second], &[&still], input.clone()).await, []);
+    let mut untimed = input;
+    untimed["alarm"].as_object_mut().expect("alarm").remove("timestamp");
+    let (first, second, ok) = (active(FIRST), active(SECOND), alarm_in(StateValue::Ok));
+    assert_eq!(
+        run_measured(&[&command, &first, &second], &[&ok], untimed).await,
+        [Measurement::count(Metric::RemediationsVerified, "web-nginx")]
     );
 }

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod incident;
 pub mod inhibition;
 pub mod maintenance;
+pub mod metrics;
 pub mod page;
 pub mod routing;
 pub mod silence;
