@@ -77,9 +77,9 @@ replay: emulator slack-emulator ## Replay any alarm event through router and sta
 	$(LOCAL_ENV) target/debug/replay event $(EVENT)
 
 .PHONY: history
-history: emulator slack-emulator ## Replay a whole alarm history (JSON Lines): make history HISTORY=events/histories/maintenance-night.jsonl
+history: emulator slack-emulator ## Replay a whole alarm history (JSON Lines): make history HISTORY=events/histories/maintenance-night.jsonl [REPORT=report.html]
 	cargo build --quiet -p replay
-	$(LOCAL_ENV) target/debug/replay history $(HISTORY)
+	$(LOCAL_ENV) target/debug/replay history $(HISTORY) $(if $(REPORT),--report $(REPORT))
 
 .PHONY: bench-history
 bench-history: emulator slack-emulator ## Benchmark (not a test): events/s and DynamoDB calls per event replaying the storm sample

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use alarm_router::{Decision, DecisionAction, Outcome as Routed};
-use asl::{Definition, Outcome, TraceEvent};
+use asl::{Definition, Outcome, Status, TraceEvent};
 use chrono::{DateTime, Utc};
 use local_invoke::Function;
 use serde::Serialize;
@@ -154,6 +154,8 @@ pub struct Counts {
     pub executions: u64,
     /// Executions that ran the restart step.
     pub restarts: u64,
+    /// Restarts whose checks passed: the execution went on to its recovery instead of escalating.
+    pub verified: u64,
     /// Messages that page a human: escalations, incident alarms, a flapping alarm's one page.
     pub pages: u64,
     /// Messages for information (notify routes).
@@ -262,6 +264,8 @@ impl Summary {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutionEffects {
     pub restarted: bool,
+    /// It restarted and succeeded: the only way to success after a restart is a passed check.
+    pub verified: bool,
     pub pages: u64,
     pub notifications: u64,
     pub recoveries: u64,
@@ -349,6 +353,7 @@ pub fn execution_effects(outcome: &Outcome) -> ExecutionEffects {
             _ => {}
         }
     }
+    effects.verified = effects.restarted && outcome.status == Status::Succeeded;
     effects
 }
 
@@ -535,6 +540,7 @@ async fn run_one(
     let route = Some(decision.route.name.as_str());
     summary.count(route, |c| {
         c.restarts += u64::from(effects.restarted);
+        c.verified += u64::from(effects.verified);
         c.pages += effects.pages;
         c.notifications += effects.notifications;
         c.recoveries += effects.recoveries;
@@ -627,6 +633,7 @@ pub fn comparison_table(a_name: &str, b_name: &str, a: &Summary, b: &Summary, di
         ("events", x.events, y.events),
         ("executions", x.executions, y.executions),
         ("restarts", x.restarts, y.restarts),
+        ("restarts verified", x.verified, y.verified),
         ("pages", x.pages, y.pages),
         ("notifications", x.notifications, y.notifications),
         ("incidents", x.incidents, y.incidents),

@@ -4,6 +4,7 @@
 
 pub mod cloudwatch;
 pub mod history;
+pub mod report;
 
 use std::fmt::Write as _;
 use std::path::Path;

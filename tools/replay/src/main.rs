@@ -10,6 +10,7 @@ use asl::mocks::TestCase;
 use asl::{Outcome, Status, TraceEvent};
 use clap::{Args, Parser, Subcommand};
 use local_invoke::{ACCOUNT, DEFAULT_ENDPOINT, DEFAULT_REGION, Emulator, Function, STATE_MACHINE_NAME, TOPIC_NAME};
+use replay::report::{self, Report, Run};
 use replay::{ProductTasks, SimulatedAlarm, TraceWriter, execute, load_definition, settings, unsupported_tasks};
 use serde_json::{Value, json};
 
@@ -75,6 +76,10 @@ struct HistoryArgs {
     /// The definition the router's executions run.
     #[arg(long, default_value = "statemachines/first-response.asl.json")]
     definition: PathBuf,
+    /// Also write the replay as one self-contained HTML page to this file: the totals, a timeline
+    /// of each route, the counts per route and, with --compare, what the second rules do differently.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// No trace; only the summary line.
     #[arg(long)]
     quiet: bool,
@@ -308,13 +313,43 @@ fn over_limits(args: &HistoryArgs, summary: &replay::history::Summary) -> Option
     (!over.is_empty()).then(|| over.join("; "))
 }
 
+/// The rules a replay routed with, as the report names them.
+fn rules_label(routes: Option<&str>) -> String {
+    match (routes, shared::optional_env("ROUTES_FILE")) {
+        (Some(routes), _) => routes.to_owned(),
+        (None, Some(file)) => format!("{file} (ROUTES_FILE)"),
+        (None, None) => "infra/routes.example.yaml (the default rules)".to_owned(),
+    }
+}
+
+/// Writes the HTML report when `--report` asks for one.
+fn write_report(
+    args: &HistoryArgs,
+    a: Run,
+    compared: Option<(Run, &[replay::history::Difference])>,
+) -> Result<(), String> {
+    let Some(path) = &args.report else { return Ok(()) };
+    let history = args.file.to_string_lossy();
+    let html = report::render(&Report { history: &history, generated_at: chrono::Utc::now(), a, compared });
+    report::write(path, &html).map_err(|e| e.to_string())?;
+    if !args.quiet {
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
 async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
+    if let Some(path) = &args.report {
+        report::check_destination(path).map_err(|e| e.to_string())?;
+    }
     let entries = history_entries(args)?;
     let routes = args.routes.as_deref().map(rules_file).transpose()?;
     let compare = args.compare.as_deref().map(rules_file).transpose()?;
     let first = replay_history_once(args, &entries, routes.clone()).await?;
+    let a_rules = rules_label(routes.as_deref());
     let Some(compare) = compare else {
         println!("{}", serde_json::to_string(&first).map_err(|e| e.to_string())?);
+        write_report(args, Run { rules: &a_rules, summary: &first }, None)?;
         if let Some(why) = over_limits(args, &first) {
             eprintln!("replay: over the limit: {why}");
             return Ok(ExitCode::from(3));
@@ -340,6 +375,8 @@ async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
         "differences": comparison,
     });
     println!("{result}");
+    let b = Run { rules: &compare, summary: &second };
+    write_report(args, Run { rules: &a_rules, summary: &first }, Some((b, &comparison)))?;
     if let Some(why) = over_limits(args, &second) {
         eprintln!("replay: {compare} is over the limit: {why}");
         return Ok(ExitCode::from(3));

@@ -1,7 +1,9 @@
 //! `replay history` on the sample histories of events/histories/, as a tester runs it: the binary,
 //! against a moto server and the Slack emulator, one summary line on stdout.
 
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use workspace_tests::{MotoServer, SlackEmulator, repo_root};
@@ -273,4 +275,195 @@ fn a_line_without_a_time_does_not_move_the_virtual_clock_to_today() {
     let summary = summary(&replay_history(&moto, &slack, &["--quiet", history.to_str().expect("utf-8")]));
     assert_eq!(summary["errors"].as_array().map(Vec::len), Some(1), "{summary}");
     assert_eq!(summary["restarts"], 10, "every host restarted, as live: {summary}");
+}
+
+/// A scratch folder of its own for a test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("replay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch");
+    dir
+}
+
+/// Headless Chromium: `CHROMIUM`, else /usr/bin/chromium, when this machine has it.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    path.exists().then_some(path)
+}
+
+/// Runs Chromium headless on `page` with `args`, in a fresh profile, with stdout into `stdout`.
+fn run_chromium(chromium: &Path, page: &Path, args: &[String], stdout: &Path) {
+    let profile = page.with_extension(format!("profile-{}", args.len()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).expect("a profile folder");
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::from(std::fs::File::create(stdout).expect("an output file")))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("chromium runs") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s: {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "chromium {args:?} exited {status}");
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// The DOM Chromium builds from `page`, and a screenshot of it beside the page (`.png`); `None`
+/// when Chromium is not installed.
+fn rendered_by_chromium(page: &Path) -> Option<String> {
+    let Some(chromium) = chromium() else {
+        eprintln!("skipped: chromium not installed (apt-get install chromium)");
+        return None;
+    };
+    let dom = page.with_extension("dom.html");
+    run_chromium(&chromium, page, &["--dump-dom".to_owned()], &dom);
+    let png = page.with_extension("png");
+    let screenshot = [format!("--screenshot={}", png.display()), "--window-size=1400,1800".to_owned()];
+    run_chromium(&chromium, page, &screenshot, &page.with_extension("screenshot.log"));
+    let image = std::fs::read(&png).expect("a screenshot");
+    assert!(image.starts_with(b"\x89PNG") && image.len() > 10_000, "{} is not a rendered page", png.display());
+    eprintln!("screenshot: {}", png.display());
+    Some(std::fs::read_to_string(&dom).expect("the DOM"))
+}
+
+#[test]
+fn a_report_of_the_maintenance_night_shows_its_totals_and_timeline_in_a_browser() {
+    // GIVEN the maintenance night, replayed with a report
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let report = scratch("report").join("r.html");
+    let page = report.to_str().expect("utf-8");
+    // WHEN it is replayed with --report
+    let output = replay_history(&moto, &slack, &["events/histories/maintenance-night.jsonl", "--report", page]);
+    let summary = summary(&output);
+    // THEN the page holds the summary's totals, a timeline and the route's counts, and loads nothing
+    let html = std::fs::read_to_string(&report).expect("the report is written");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("report written to {page}")));
+    assert_eq!(summary["restarts"], 1);
+    for expected in [
+        "maintenance-night.jsonl",
+        "<div class=\"label\">Events</div><div class=\"value\">22</div>",
+        "<div class=\"label\">Restarts</div><div class=\"value\">1</div><div class=\"detail\">1 verified</div>",
+        "<div class=\"label\">Pages</div><div class=\"value\">0</div>",
+        "<b>10</b>maintenance",
+        "<svg class=\"timeline\"",
+        ">web-nginx</text>",
+        "<td><strong>web-nginx</strong></td>",
+    ] {
+        assert!(html.contains(expected), "{expected} is missing from {}", report.display());
+    }
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("id=\"differences\""));
+    // and a browser draws it: the timeline and the totals are in the DOM it built
+    if let Some(dom) = rendered_by_chromium(&report) {
+        assert!(dom.contains("<svg class=\"timeline\""), "no timeline in the DOM");
+        assert!(dom.contains("<div class=\"label\">Events</div><div class=\"value\">22</div>"), "no totals in the DOM");
+        assert!(dom.contains("id=\"by-route\""));
+    }
+}
+
+#[test]
+fn a_compare_report_shows_both_rule_sets_and_is_written_when_a_limit_fails_the_run() {
+    // GIVEN the shipped notify-only rules (A) against the sample rules (B), limited to no restarts
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let report = scratch("report-compare").join("r.html");
+    let output = replay_history(
+        &moto,
+        &slack,
+        &[
+            "--quiet",
+            "events/histories/maintenance-night.jsonl",
+            "--routes",
+            "infra/routes.yaml",
+            "--compare",
+            "infra/routes.example.yaml",
+            "--max-restarts",
+            "0",
+            "--report",
+            report.to_str().expect("utf-8"),
+        ],
+    );
+    // WHEN B restarts once, over the limit
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    // THEN the report is written all the same, with both rule sets and what differs
+    let html = std::fs::read_to_string(&report).expect("the report is written despite exit 3");
+    for expected in [
+        "<code>infra/routes.yaml</code>",
+        "<code>infra/routes.example.yaml</code>",
+        "22 transitions differ",
+        "<tr class=\"changed\"><td>restarts</td><td class=\"zero\">0</td><td>1</td><td class=\"up\">+1</td></tr>",
+        "id=\"comparison-chart\"",
+    ] {
+        assert!(html.contains(expected), "{expected} is missing from {}", report.display());
+    }
+    assert_eq!(html.matches("<svg class=\"timeline\"").count(), 2, "one timeline per rule set");
+    let failure = html.find("<td>21</td>").expect("line 21 differs");
+    let row = html.get(failure..).and_then(|rest| rest.split("</tr>").next()).expect("its row");
+    assert!(row.contains("<span class=\"pill notify\">notified</span>"), "A notified: {row}");
+    assert!(row.contains("<span class=\"pill restart\">restarted</span>"), "B restarted: {row}");
+    if let Some(dom) = rendered_by_chromium(&report) {
+        assert_eq!(dom.matches("<svg class=\"timeline\"").count(), 2);
+        assert!(dom.contains("id=\"comparison-chart\"") && dom.contains("id=\"differences-table\""));
+        assert!(dom.contains("<td>restarts</td>"), "the totals side by side");
+    }
+}
+
+#[test]
+fn an_alarm_name_with_markup_is_text_in_the_report() {
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let dir = scratch("report-escape");
+    // GIVEN a history whose alarm is named with a script tag and an ampersand
+    let night = std::fs::read_to_string(repo_root().join("events/histories/maintenance-night.jsonl")).expect("night");
+    let evil = "web-nginx-<script>alert(1)</script>&co";
+    let lines: Vec<String> = night.lines().take(2).map(|l| l.replace("web-nginx-down-host-000", evil)).collect();
+    let history = dir.join("evil.jsonl");
+    std::fs::write(&history, lines.join("\n")).expect("history");
+    let report = dir.join("r.html");
+    // WHEN it is replayed with a report
+    let output = replay_history(
+        &moto,
+        &slack,
+        &["--quiet", history.to_str().expect("utf-8"), "--report", report.to_str().expect("utf-8")],
+    );
+    summary(&output);
+    // THEN the name is text, escaped, and no script element exists, in the file or in a browser
+    let html = std::fs::read_to_string(&report).expect("the report");
+    assert!(html.contains("web-nginx-&lt;script&gt;alert(1)&lt;/script&gt;&amp;co"), "{html}");
+    assert!(!html.contains("<script"));
+    if let Some(dom) = rendered_by_chromium(&report) {
+        assert!(!dom.contains("<script"), "the browser made a script element");
+    }
+}
+
+#[test]
+fn a_report_into_a_missing_folder_is_refused_before_anything_runs() {
+    // No emulator: the path is checked first.
+    let output = Command::new(env!("CARGO_BIN_EXE_replay"))
+        .args(["history", "events/histories/storm.jsonl", "--report", "/no/such/folder/r.html"])
+        .current_dir(repo_root())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .expect("replay runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ReportNotWritten: cannot write the report to /no/such/folder/r.html"), "{stderr}");
 }
