@@ -26,7 +26,9 @@ fn router_config(emulator: &Emulator) -> alarm_router::RouterConfig {
 
 /// Messages moto recorded for the alert topic, as (subject, message).
 async fn published(moto: &MotoServer, topic_arn: &str) -> Vec<(String, String)> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto.endpoint))
+    let data: Value = workspace_tests::http_client()
+        .get(format!("{}/moto-api/data.json", moto.endpoint))
+        .send()
         .await
         .expect("moto data")
         .json()
@@ -193,7 +195,7 @@ async fn a_throttled_get_command_invocation_after_a_successful_send_never_produc
     let sent = remediation_step(&config, request.clone()).await.expect("restart");
     let fault =
         serde_json::json!({"target": "AmazonSSM.GetCommandInvocation", "code": "ThrottlingException", "times": 3});
-    let armed = reqwest::Client::new()
+    let armed = workspace_tests::http_client()
         .post(format!("{}/_first_response/faults", moto.endpoint))
         .json(&fault)
         .send()
@@ -234,7 +236,7 @@ async fn tagged_instances(moto: &MotoServer, count: usize) {
         ("TagSpecification.1.Tag.1.Key", "Role".to_owned()),
         ("TagSpecification.1.Tag.1.Value", "app".to_owned()),
     ];
-    let response = reqwest::Client::new()
+    let response = workspace_tests::http_client()
         .post(&moto.endpoint)
         .header(
             "Authorization",
@@ -298,7 +300,7 @@ async fn junk_reaches_no_emulated_service() {
 
 /// Calls a query-protocol action of the emulator (SNS, SQS) and returns the XML answer.
 async fn query(moto: &MotoServer, service: &str, form: &[(&str, &str)]) -> String {
-    let response = reqwest::Client::new()
+    let response = workspace_tests::http_client()
         .post(&moto.endpoint)
         .header(
             "Authorization",

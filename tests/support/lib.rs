@@ -95,7 +95,7 @@ impl MotoServer {
     /// Calls an action of the emulator: awsJson when `target` is given (SQS), else the query
     /// protocol (SNS). The fake signature names the region moto files the call under.
     async fn call(&self, service: &str, target: Option<&str>, body: serde_json::Value) -> serde_json::Value {
-        let client = reqwest::Client::new();
+        let client = http_client();
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential=testing/20261120/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
         );
@@ -190,7 +190,7 @@ impl SlackEmulator {
 
     /// A Web API call with this bot token; the answer must be `ok`.
     pub async fn call(&self, token: &str, method: &str, args: serde_json::Value) -> serde_json::Value {
-        let answer: serde_json::Value = reqwest::Client::new()
+        let answer: serde_json::Value = http_client()
             .post(format!("{}{method}", self.api_url))
             .bearer_auth(token)
             .json(&args)
@@ -203,4 +203,11 @@ impl SlackEmulator {
         assert_eq!(answer["ok"], true, "{method}: {answer}");
         answer
     }
+}
+
+/// An HTTP client for the emulators. The workspace builds reqwest with rustls but no crypto provider
+/// of its own (the functions install ring; see `shared::aws`), so the provider is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = CounterConfig::from_env()?;
     let routes = Routes::deployed()?;
-    let sfn = aws_sdk_sfn::Client::new(&aws_config::load_from_env().await);
+    let sfn = aws_sdk_sfn::Client::new(&shared::aws::sdk_config().await);
     run(service_fn(|event: LambdaEvent<Value>| async {
         let failures = handle(&sfn, &config, &routes, event.payload, chrono::Utc::now()).await?;
         shared::metrics::emit(&measurements(&failures));

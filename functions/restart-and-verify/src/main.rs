@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let config = RestartConfig::from_env()?;
     // What runs on an instance comes from the rules compiled into this build, never from the input.
     let routes = Routes::deployed()?;
-    let clients = Clients::new(&aws_config::load_from_env().await);
+    let clients = Clients::new(&shared::aws::sdk_config().await);
     run(service_fn(|event: LambdaEvent<Value>| async {
         let (report, measured) = handle_measured(&clients, &config, &routes, event.payload).await?;
         shared::metrics::emit(&measured);

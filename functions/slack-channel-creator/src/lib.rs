@@ -138,6 +138,7 @@ impl std::fmt::Debug for WarRoom {
 
 impl WarRoom {
     pub fn new(config: WarRoomConfig, secrets: Secrets) -> Result<Self, WarRoomError> {
+        shared::aws::install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("first-response-war-room/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -7,7 +7,7 @@ use slack_channel_creator::{WarRoom, WarRoomConfig, handle};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = WarRoomConfig::from_env()?;
-    let ssm = aws_sdk_ssm::Client::new(&aws_config::load_from_env().await);
+    let ssm = aws_sdk_ssm::Client::new(&shared::aws::sdk_config().await);
     let secrets = secrets::load(&ssm, &SecretNames::from_env()?).await?;
     let war_room = WarRoom::new(config, secrets)?;
     run(service_fn(|event: LambdaEvent<Value>| {

@@ -68,6 +68,7 @@ impl FromStr for Function {
 pub async fn emulator_config(endpoint: &str) -> SdkConfig {
     let region = shared::optional_env("AWS_REGION").unwrap_or_else(|| DEFAULT_REGION.to_owned());
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared::aws::https_client())
         .endpoint_url(endpoint)
         .region(Region::new(region))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "local-emulator"))

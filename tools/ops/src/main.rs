@@ -319,7 +319,7 @@ async fn explain_command(
     }
     let routes = shared::Routes::from_file(routes).map_err(|e| e.to_string())?;
     let Some(table) = table else { return Ok(explain(&alarm, &routes, None)) };
-    let config = aws_config::load_from_env().await;
+    let config = shared::aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let silences = Silences { client: &client, table }.all().await.map_err(|e| e.to_string())?;
     let route = routes.route(&alarm);
@@ -449,7 +449,7 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let config = aws_config::load_from_env().await;
+    let config = shared::aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let silences = Silences { client: &client, table: &table };
     let now = Utc::now();

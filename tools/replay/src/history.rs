@@ -408,7 +408,8 @@ fn describe(entry: &Entry, decision: &Decision) -> String {
 /// How many DynamoDB requests the emulator has answered, when it can say.
 async fn dynamodb_calls(tasks: &ProductTasks) -> Option<u64> {
     let endpoint = tasks.config.endpoint_url()?;
-    let answer = reqwest::get(format!("{}/_first_response/calls", endpoint.trim_end_matches('/'))).await.ok()?;
+    let answer =
+        crate::http().get(format!("{}/_first_response/calls", endpoint.trim_end_matches('/'))).send().await.ok()?;
     let calls: HashMap<String, u64> = answer.error_for_status().ok()?.json().await.ok()?;
     Some(calls.values().sum())
 }

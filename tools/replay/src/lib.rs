@@ -367,11 +367,8 @@ pub async fn record_execution(tasks: &ProductTasks, record: &ExecutionRecord) {
     if let Some(stop) = record.stop {
         update["stopDate"] = json!(stop.to_rfc3339());
     }
-    let recorded = reqwest::Client::new()
-        .post(format!("{}/_first_response/execution", endpoint.trim_end_matches('/')))
-        .json(&update)
-        .send()
-        .await;
+    let recorded =
+        http().post(format!("{}/_first_response/execution", endpoint.trim_end_matches('/'))).json(&update).send().await;
     if let Err(err) = recorded.and_then(reqwest::Response::error_for_status) {
         eprintln!("replay: the emulator did not record execution {}: {err}", record.execution_arn);
     }
@@ -491,4 +488,12 @@ impl TraceWriter {
             other => format!("  {other}"),
         })
     }
+}
+
+/// An HTTP client for the local emulators' own endpoints. The workspace builds reqwest with rustls
+/// but no crypto provider of its own (the functions use ring; see `shared::aws`), so the provider
+/// is installed first.
+pub fn http() -> reqwest::Client {
+    shared::aws::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -388,7 +388,7 @@ async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
 async fn reset_emulator() -> Result<(), String> {
     let endpoint = shared::optional_env("AWS_ENDPOINT_URL").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
     let url = format!("{}/moto-api/reset", endpoint.trim_end_matches('/'));
-    reqwest::Client::new()
+    replay::http()
         .post(&url)
         .send()
         .await
