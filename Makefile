@@ -86,6 +86,29 @@ bench-history: emulator slack-emulator ## Benchmark (not a test): events/s and D
 	cargo build --quiet -p replay
 	$(LOCAL_ENV) target/debug/replay history --quiet events/histories/storm.jsonl | $(BIN)/python -c 'import json,sys; s=json.loads(sys.stdin.read().splitlines()[-1]); print("events", s["events"], "| wall s", s["wallSeconds"], "| events/s", s["eventsPerSecond"], "| DynamoDB calls", s.get("dynamodbCalls"), "| per event", s.get("dynamodbCallsPerEvent"))'
 
+# make bench builds its own x86_64 release binaries from a snapshot of the sources (the work tree, or
+# BENCH_REV=<commit>) with the sample rules compiled in, apart from make test's debug target.
+BENCH_REV    ?=
+BENCH_SRC    := target/bench/src
+BENCH_TARGET := $(CURDIR)/target/bench-release
+BENCH_ARGS   ?=
+
+$(VENV)/.bench-installed: tools/bench/requirements.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r tools/bench/requirements.txt
+	touch $@
+
+.PHONY: bench-build
+bench-build: $(VENV)/.installed ## Release-build (x86_64) the four functions and replay for make bench, from a snapshot with the sample rules
+	$(BIN)/python tools/bench/bench.py snapshot --to $(BENCH_SRC) $(if $(BENCH_REV),--rev $(BENCH_REV))
+	cd $(BENCH_SRC) && CARGO_TARGET_DIR=$(BENCH_TARGET) nice cargo build --release \
+	  -p alarm-router -p failure-counter -p restart-and-verify -p slack-channel-creator
+	cd $(BENCH_SRC) && CARGO_TARGET_DIR=$(BENCH_TARGET) nice cargo build --release -p replay
+
+.PHONY: bench
+bench: $(VENV)/.bench-installed bench-build emulator slack-emulator ## Benchmark (not a test): each function vs a Python peer (cold start, RSS, latency), zip sizes, breaker cost, replay speed; table + target/bench/latest.json
+	$(BIN)/python tools/bench/bench.py run --src $(BENCH_SRC) --release $(BENCH_TARGET)/release \
+	  --moto http://127.0.0.1:$(MOTO_PORT) --slack http://127.0.0.1:$(SLACK_PORT)/api/ --out target/bench/latest.json $(BENCH_ARGS)
+
 .PHONY: diagram
 diagram: ## Print the first-response state machine as a Mermaid flowchart
 	cargo run --quiet -p replay -- diagram statemachines/first-response.asl.json

@@ -50,7 +50,17 @@ ARN optional) to /_first_response/execution, and moto's record of the execution 
 and that status: when it started and ended on the virtual clock.
 
 GET /_first_response/calls answers how many DynamoDB requests moto has answered, by operation
-({"PutItem": 3, ...}), so that a benchmark can report calls per event.
+({"PutItem": 3, ...}), so that a benchmark can report calls per event. GET
+/_first_response/api-calls answers the same for every service, keyed by the signing name and the
+operation ({"states:ListExecutions": 2, "sns:Publish": 1, ...}), whatever the protocol: the
+X-Amz-Target of JSON requests, the operation in the path of CBOR ones, the Action of query ones;
+GET /_first_response/api-calls?seconds, the seconds moto spent answering them. `make bench` reads
+both, to count the AWS calls each function makes and to tell moto's time from the function's.
+
+A benchmark of the failure counter needs thousands of finished executions; POST
+{"stateMachineArn": ..., "executions": [{"name", "startDate", "status", "stopDate"?}, ...]} to
+/_first_response/executions records them all at once, as if each had been started and had ended
+at those dates (StartExecution checks every earlier name, so 10,000 one by one take minutes).
 
 DynamoDB makes every single-item write atomic: a conditional PutItem or UpdateItem checks and
 writes as one step, so of two concurrent "open the group if absent" writes exactly one succeeds.
@@ -69,6 +79,8 @@ import json
 import threading
 import re
 import sys
+import time
+import urllib.parse
 from typing import Any, Callable, Iterable
 
 import botocore.session
@@ -381,6 +393,109 @@ def _calls(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     return [body]
 
 
+EXECUTIONS_PATH = "/_first_response/executions"
+
+
+def _executions(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """Records many finished executions of one state machine at once (a POST to EXECUTIONS_PATH of
+    {"stateMachineArn", "executions": [{"name", "startDate", "status"?, "stopDate"?, "input"?}]}),
+    as if each had been started and ended at those dates; else None. A name the state machine has
+    already used is refused, as StartExecution would, and then nothing is recorded."""
+    if environ.get("PATH_INFO") != EXECUTIONS_PATH or environ.get("REQUEST_METHOD") != "POST":
+        return None
+    from moto.stepfunctions.models import Execution, stepfunctions_backends
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    arn = request["stateMachineArn"]
+    region, account = arn.split(":")[3], arn.split(":")[4]
+
+    def refuse(status: str, message: str) -> list[bytes]:
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps({"error": message}).encode()]
+
+    try:
+        machine = stepfunctions_backends[account][region].describe_state_machine(arn)
+    except Exception as error:  # no such state machine
+        return refuse("404 Not Found", f"{error}")
+    used = {execution.name for execution in machine.executions}
+    recorded = []
+    for item in request.get("executions", []):
+        if item["name"] in used:
+            return refuse("409 Conflict", f"execution name {item['name']!r} is already used")
+        used.add(item["name"])
+        execution = Execution(
+            region_name=region,
+            account_id=account,
+            state_machine_name=machine.name,
+            execution_name=item["name"],
+            state_machine_arn=machine.arn,
+            execution_input=item.get("input", "{}"),
+        )
+        execution.start_date = _date(item["startDate"])
+        execution.status = item.get("status", "SUCCEEDED")
+        if "stopDate" in item:
+            execution.stop_date = _date(item["stopDate"])
+        recorded.append(execution)
+    machine.executions.extend(recorded)
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"recorded": len(recorded)}).encode()]
+
+
+API_CALLS_PATH = "/_first_response/api-calls"
+# The service's signing name, from the SigV4 credential scope of the Authorization header.
+SIGNING_NAME = re.compile(r"Credential=[^/,]+/[0-9]{8}/[^/,]+/([^/,]+)/aws4_request")
+_api_calls_lock = threading.Lock()
+_api_calls: dict[str, int] = {}
+_api_seconds: dict[str, float] = {}
+
+
+def _operation(environ: dict[str, Any]) -> str:
+    """The operation an AWS API request calls, by its protocol: the X-Amz-Target of awsJson, the
+    path of rpcv2Cbor, the Action of the query protocol (in the query string or the form body,
+    which is read and put back), else the method and path of a REST protocol."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    cbor = CBOR_PATH.match(environ.get("PATH_INFO", ""))
+    if cbor:
+        return cbor.group(1)
+    action = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+    if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action")
+    if action:
+        return action[0]
+    return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+
+
+def _api_call(environ: dict[str, Any]) -> str | None:
+    """The key a signed AWS API request is counted under, "<signing name>:<operation>"; None for
+    moto's own pages and these endpoints, which carry no signature."""
+    signed = SIGNING_NAME.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return f"{signed.group(1)}:{_operation(environ)}" if signed else None
+
+
+def _count_api_call(key: str, seconds: float) -> None:
+    with _api_calls_lock:
+        _api_calls[key] = _api_calls.get(key, 0) + 1
+        _api_seconds[key] = _api_seconds.get(key, 0.0) + seconds
+
+
+def _api_call_counts(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """The AWS API requests answered so far, by service and operation (a GET of API_CALLS_PATH),
+    or with ?seconds the time spent answering them; else None."""
+    if environ.get("PATH_INFO") != API_CALLS_PATH or environ.get("REQUEST_METHOD") != "GET":
+        return None
+    with _api_calls_lock:
+        answer = _api_seconds if "seconds" in environ.get("QUERY_STRING", "") else _api_calls
+        body = json.dumps(answer, sort_keys=True).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
 FAULTS_PATH = "/_first_response/faults"
 # X-Amz-Target -> [error code, how many more requests get it]
 _faults: dict[str, list[Any]] = {}
@@ -425,14 +540,33 @@ def _one_at_a_time(operation: str, answer: Callable[[], Iterable[bytes]]) -> lis
 
 class CborDispatcher(DomainDispatcherApplication):
     """moto's dispatcher, with CloudWatch rpcv2Cbor requests translated to awsJson1_0 and back,
-    the faults a test armed answered before moto sees the request, and DynamoDB requests answered
-    one at a time."""
+    the faults a test armed answered before moto sees the request, DynamoDB requests answered
+    one at a time, and every AWS request counted by operation."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        key = _api_call(environ)
+        if key is None:
+            return self._dispatch(environ, start_response)
+        started = time.perf_counter()
+        answer = self._dispatch(environ, start_response)
+        if isinstance(answer, list):
+            chunks = answer
+        else:  # moto's answer may be lazy: compute it here, timed
+            try:
+                chunks = [b"".join(answer)]
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+        _count_api_call(key, time.perf_counter() - started)
+        return chunks
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         answered = (
             _fault(environ, start_response)
             or _execution(environ, start_response)
+            or _executions(environ, start_response)
             or _calls(environ, start_response)
+            or _api_call_counts(environ, start_response)
         )
         if answered is not None:
             return answered
