@@ -87,11 +87,17 @@ bench-history: emulator slack-emulator ## Benchmark (not a test): events/s and D
 	$(LOCAL_ENV) target/debug/replay history --quiet events/histories/storm.jsonl | $(BIN)/python -c 'import json,sys; s=json.loads(sys.stdin.read().splitlines()[-1]); print("events", s["events"], "| wall s", s["wallSeconds"], "| events/s", s["eventsPerSecond"], "| DynamoDB calls", s.get("dynamodbCalls"), "| per event", s.get("dynamodbCallsPerEvent"))'
 
 # make bench builds its own x86_64 release binaries from a snapshot of the sources (the work tree, or
-# BENCH_REV=<commit>) with the sample rules compiled in, apart from make test's debug target.
-BENCH_REV    ?=
-BENCH_SRC    := target/bench/src
-BENCH_TARGET := $(CURDIR)/target/bench-release
-BENCH_ARGS   ?=
+# BENCH_REV=<commit>) with the sample rules compiled in, apart from make test's debug target, and
+# measures against emulators of its own, started empty on their own ports and stopped afterwards:
+# what earlier runs left in moto would change the figures (moto's ListCommands lists every command).
+BENCH_REV        ?=
+BENCH_SRC        := target/bench/src
+BENCH_TARGET     := $(CURDIR)/target/bench-release
+BENCH_MOTO_PORT  ?= 5056
+BENCH_SLACK_PORT ?= 4004
+BENCH_ARGS       ?=
+BENCH_EMULATORS  := MOTO_PORT=$(BENCH_MOTO_PORT) tools/emulator.sh aws
+BENCH_SLACK      := SLACK_PORT=$(BENCH_SLACK_PORT) tools/emulator.sh slack
 
 $(VENV)/.bench-installed: tools/bench/requirements.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -r tools/bench/requirements.txt
@@ -105,9 +111,13 @@ bench-build: $(VENV)/.installed ## Release-build (x86_64) the four functions and
 	cd $(BENCH_SRC) && CARGO_TARGET_DIR=$(BENCH_TARGET) nice cargo build --release -p replay
 
 .PHONY: bench
-bench: $(VENV)/.bench-installed bench-build emulator slack-emulator ## Benchmark (not a test): each function vs a Python peer (cold start, RSS, latency), zip sizes, breaker cost, replay speed; table + target/bench/latest.json
-	$(BIN)/python tools/bench/bench.py run --src $(BENCH_SRC) --release $(BENCH_TARGET)/release \
-	  --moto http://127.0.0.1:$(MOTO_PORT) --slack http://127.0.0.1:$(SLACK_PORT)/api/ --out target/bench/latest.json $(BENCH_ARGS)
+bench: setup $(VENV)/.bench-installed bench-build ## Benchmark (not a test): each function vs a Python peer (cold start, RSS, latency), zip sizes, breaker cost, replay speed; table + target/bench/latest.json
+	$(BENCH_EMULATORS) stop && $(BENCH_SLACK) stop
+	$(BENCH_EMULATORS) start && $(BENCH_SLACK) start
+	status=0; $(BIN)/python tools/bench/bench.py run --src $(BENCH_SRC) --release $(BENCH_TARGET)/release \
+	  --moto http://127.0.0.1:$(BENCH_MOTO_PORT) --slack http://127.0.0.1:$(BENCH_SLACK_PORT)/api/ \
+	  --out target/bench/latest.json $(BENCH_ARGS) || status=$$?; \
+	$(BENCH_EMULATORS) stop; $(BENCH_SLACK) stop; exit $$status
 
 .PHONY: diagram
 diagram: ## Print the first-response state machine as a Mermaid flowchart

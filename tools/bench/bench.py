@@ -6,6 +6,7 @@ every sample to target/bench/latest.json.
 
     bench.py snapshot --to DIR [--rev REV]    the sources the release build reads (see snapshot())
     bench.py run --src DIR --release DIR ...  the measurements, against moto and the Slack emulator
+                                              (make bench starts empty ones on ports 5056 and 4004)
 
 What `run` measures:
 
@@ -54,6 +55,7 @@ REPO = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers"
 FUNCTIONS = ("alarm-router", "failure-counter", "restart-and-verify", "slack-channel-creator")
 SIDES = ("rust", "python")
+SHORT = {"rust": "rs", "python": "py"}
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 TOPIC_NAME = "first-response-alerts"
@@ -730,8 +732,25 @@ def arm64_bootstrap(name: str) -> Path | None:
     return None
 
 
+# What a function's binary is built from: a bootstrap older than the last commit touching these
+# is not the current code's.
+BUILD_INPUTS = ("Cargo.toml", "Cargo.lock", "functions", "infra/routes.yaml")
+
+
+def last_code_change() -> tuple[str, float] | None:
+    """The newest commit that changed what the functions are built from, and its time."""
+    done = subprocess.run(
+        ["git", "log", "-1", "--format=%h %ct", "--", *BUILD_INPUTS], cwd=REPO, capture_output=True, text=True
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    commit, at = done.stdout.split()
+    return commit, float(at)
+
+
 def measure_zips() -> list[dict[str, Any]]:
     results = []
+    changed = last_code_change()
     for name in FUNCTIONS:
         bootstrap = arm64_bootstrap(name)
         if bootstrap is None:
@@ -752,6 +771,8 @@ def measure_zips() -> list[dict[str, Any]]:
                 "zipBytes": size,
                 "goalBytes": ZIP_GOAL_BYTES,
                 "withinGoal": size <= ZIP_GOAL_BYTES,
+                # The bootstrap predates this commit's changes to the functions: stale.
+                "olderThanCommit": changed[0] if changed and bootstrap.stat().st_mtime < changed[1] else None,
             }
         )
     return results
@@ -914,57 +935,71 @@ def calls_text(calls: dict[str, float]) -> str:
 
 
 def table(report: dict[str, Any]) -> str:
+    """The report as text, at most 116 characters wide."""
     lines = []
     host = report["machine"]
     lines.append(
         f"make bench, {report['date']}: {host['nproc']} x {host['cpu']}, {host['memoryGiB']} GiB, {host['os']}"
     )
-    lines.append(f"{report['sources']}; moto and the Slack emulator run on the same cores")
+    lines.append(report["sources"])
     lines.append(
-        f"{host['rustc']}; Python {host['python']}, boto3 {host['boto3']}, awslambdaric {host['awslambdaric']}; "
-        f"load average {host['loadAverage'][0]} before, {host['loadAverageAfter'][0]} after"
+        f"{host['rustc']}; Python {host['python']}, boto3 {host['boto3']}, awslambdaric {host['awslambdaric']}"
+    )
+    lines.append(
+        f"moto and the Slack emulator on the same cores; load average {host['loadAverage'][0]} before, "
+        f"{host['loadAverageAfter'][0]} after"
     )
     if report.get("functions"):
         settings = report["settings"]
         lines += [
             "",
-            f"Lambda functions, x86_64 release binary vs Python 3 peer under awslambdaric (cold: median of "
-            f"{settings['coldStarts']}; warm: {settings['invokes']} invokes; emulators ms and calls: per warm "
-            "invoke, the time moto and the Slack emulator took to answer, and the calls made)",
-            f"{'function':<22}{'side':<8}{'init ms':>9}{'1st resp ms':>13}{'warm p50 ms':>13}{'warm p90 ms':>13}"
-            f"{'peak RSS MiB':>14}{'emulators ms':>14}{'AWS+Slack calls':>17}",
+            "Each function's x86_64 release binary (rs) and its Python 3 peer under awslambdaric (py), as Lambda runs",
+            f"them. init and 1st resp: median of {settings['coldStarts']} cold starts; warm: {settings['invokes']} "
+            "invokes; emulators ms and calls: per warm",
+            "invoke, the time moto and the Slack emulator took to answer, and the AWS+Slack calls made.",
+            f"{'function':<22}{'side':<6}{'init ms':>8}{'1st resp ms':>12}{'warm p50 ms':>12}{'warm p90 ms':>12}"
+            f"{'peak RSS MiB':>13}{'emulators ms':>13}{'calls':>7}",
         ]
         for result in report["functions"]:
             for side in SIDES:
                 r = result[side]
                 calls = f"{calls_text(r['awsCallsPerInvoke'])}+{calls_text(r['slackCallsPerInvoke'])}"
                 lines.append(
-                    f"{result['function'] if side == 'rust' else '':<22}{side:<8}{r['initMs']:>9.1f}"
-                    f"{r['firstResponseMs']:>13.1f}{r['warmP50Ms']:>13.2f}{r['warmP90Ms']:>13.2f}"
-                    f"{(r['peakRssKiB'] or 0) / 1024:>14.1f}{r['emulatorsMsPerInvoke']:>14.2f}{calls:>17}"
+                    f"{result['function'] if side == 'rust' else '':<22}{SHORT[side]:<6}{r['initMs']:>8.1f}"
+                    f"{r['firstResponseMs']:>12.1f}{r['warmP50Ms']:>12.2f}{r['warmP90Ms']:>12.2f}"
+                    f"{(r['peakRssKiB'] or 0) / 1024:>13.1f}{r['emulatorsMsPerInvoke']:>13.2f}{calls:>7}"
                 )
             ratio = result["ratios"]
             cell = lambda key: f"{ratio[key]}x" if ratio[key] is not None else "-"
             lines.append(
-                f"{'':<22}{'py/rs':<8}{cell('initMs'):>9}{cell('firstResponseMs'):>13}{cell('warmP50Ms'):>13}"
-                f"{cell('warmP90Ms'):>13}{cell('peakRssKiB'):>14}"
+                f"{'':<22}{'py/rs':<6}{cell('initMs'):>8}{cell('firstResponseMs'):>12}{cell('warmP50Ms'):>12}"
+                f"{cell('warmP90Ms'):>12}{cell('peakRssKiB'):>13}"
             )
-        lines.append(
-            "x86_64 binary bytes (stripped): "
-            + ", ".join(f"{r['function']} {r['rust']['binaryBytes']:,}" for r in report["functions"])
-        )
+        sizes = [f"{r['function']} {r['rust']['binaryBytes']:,}" for r in report["functions"]]
+        lines.append(f"x86_64 binaries, stripped, bytes: {'; '.join(sizes[:2])};")
+        lines.append(f"  {'; '.join(sizes[2:])}")
     if report.get("zips") is not None:
-        lines += ["", f"arm64 release zip (zip -9 of the bootstrap make sam-build left); goal 4 MiB = {ZIP_GOAL_BYTES:,} bytes"]
+        lines += [
+            "",
+            f"arm64 release zips (zip -9 of the bootstrap make sam-build left); goal 4 MiB = {ZIP_GOAL_BYTES:,} bytes",
+        ]
         for z in report["zips"]:
             if z["built"]:
                 verdict = "within 4 MiB" if z["withinGoal"] else "OVER 4 MiB"
                 decimal = "within" if z["zipBytes"] <= 4_000_000 else "over"
+                stale = f", STALE: older than {z['olderThanCommit']}" if z.get("olderThanCommit") else ""
+                built = z["builtAt"].replace("T", " ")[:16]
                 lines.append(
-                    f"  {z['function']:<22}{z['zipBytes']:>11,} bytes  {z['zipBytes'] / ZIP_GOAL_BYTES:>5.1%}: {verdict} "
-                    f"({decimal} 4,000,000); bootstrap {z['bootstrapBytes']:,} bytes, built {z['builtAt']}"
+                    f"  {z['function']:<22}{z['zipBytes']:>10,} bytes {z['zipBytes'] / ZIP_GOAL_BYTES:>6.1%}  {verdict}, "
+                    f"{decimal} 4,000,000  (built {built}{stale})"
                 )
             else:
                 lines.append(f"  {z['function']:<22}not built: run make sam-build")
+        if any(z.get("olderThanCommit") for z in report["zips"]):
+            lines.append(
+                "  (STALE: built before that commit changed the functions' code or dependencies; "
+                "make sam-build for today's sizes)"
+            )
     if report.get("breaker"):
         lines += ["", "failure-counter against execution history (goal: constant, at most 2 ListExecutions calls)"]
         lines.append(f"  {'executions':>10}{'ListExecutions':>16}{'DescribeExecution':>19}{'pages':>7}{'invoke ms':>11}")
@@ -978,10 +1013,12 @@ def table(report: dict[str, Any]) -> str:
         s = r["storm"]
         lines += [
             "",
-            f"replay (release): storm history {s['events']} events in {s['wallSeconds']} s = {s['eventsPerSecond']} "
-            f"events/s (moto answering: {s['motoSeconds']} s, summed over requests), {s['dynamodbCallsPerEvent']} DynamoDB calls per event",
-            f"  canonical replay (metric-alarm.json, make demo's first scenario): median {r['canonicalReplayMedianMs']:.0f} ms "
-            f"wall of {len(r['canonicalReplayMs'])} ({', '.join(f'{x:.0f}' for x in r['canonicalReplayMs'])})",
+            f"replay, release build: the storm history, {s['events']} events in {s['wallSeconds']} s = "
+            f"{s['eventsPerSecond']} events/s, {s['dynamodbCallsPerEvent']} DynamoDB calls per event",
+            f"  (moto answering: {s['motoSeconds']} s, summed over its requests)",
+            f"  the canonical replay (metric-alarm.json, make demo's first scenario): median "
+            f"{r['canonicalReplayMedianMs']:.0f} ms wall of {len(r['canonicalReplayMs'])} "
+            f"({', '.join(f'{x:.0f}' for x in r['canonicalReplayMs'])})",
         ]
     return "\n".join(lines)
 
