@@ -139,9 +139,15 @@ pub struct RouteRef {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AlarmRef {
     pub name: String,
-    /// When the alarm entered ALARM, to measure the time to recovery; absent in older inputs.
-    #[serde(default)]
+    /// When the alarm entered ALARM, to measure the time to recovery. Read for the metric only, so
+    /// a missing or unreadable time never refuses the request: it leaves the time unmeasured.
+    #[serde(default, deserialize_with = "lenient_time")]
     pub timestamp: Option<DateTime<Utc>>,
+}
+
+fn lenient_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(value.as_str().and_then(|text| text.parse().ok()))
 }
 
 /// Where a remediation stands; the state machine's `Verified?` choice reads it.

@@ -589,3 +589,14 @@ async fn a_verified_recovery_is_measured_with_the_seconds_from_the_alarm_to_the_
         [Measurement::count(Metric::RemediationsVerified, "web-nginx")]
     );
 }
+
+#[tokio::test]
+async fn an_alarm_time_that_does_not_parse_never_stops_the_restart_it_only_goes_unmeasured() {
+    // The time is read for a metric only: whatever it holds, what runs is decided as before.
+    let (earlier, send) = (no_earlier_command(), sent());
+    let mut input = event("restart-request.json");
+    input["alarm"]["timestamp"] = json!("not a time");
+    let measured = run_measured(&[&earlier, &send], &[], input).await;
+    assert_eq!(send.num_calls(), 1);
+    assert_eq!(measured, [Measurement::count(Metric::RemediationsAttempted, "web-nginx")]);
+}
