@@ -20,6 +20,7 @@ pub mod names {
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
+    pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
 }
 
 impl StatesError {

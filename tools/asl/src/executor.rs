@@ -15,9 +15,13 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::choice;
 use crate::definition::Definition;
 use crate::error::{StatesError, names};
+use crate::jsonata;
 use crate::paths::{self, PathError};
 use crate::payload;
 
@@ -153,6 +157,13 @@ pub struct Executor<'r, R: TaskRunner> {
     history: Vec<HistoryEvent>,
     sink: Option<Sink<'r>>,
     context: Value,
+    /// Whether states without their own QueryLanguage are JSONata (the definition's top level).
+    jsonata_default: bool,
+    /// The workflow variables in scope: the execution's, or a Parallel branch's or Map
+    /// iteration's (which start from a copy of the scope around them).
+    variables: Map<String, Value>,
+    /// What the current state assigned, for its StateExited event.
+    assigned: Map<String, Value>,
 }
 
 impl<'r, R: TaskRunner> Executor<'r, R> {
@@ -176,6 +187,9 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 },
                 "StateMachine": {"Id": settings.state_machine_arn, "Name": name},
             }),
+            jsonata_default: false,
+            variables: Map::new(),
+            assigned: Map::new(),
         }
     }
 
@@ -189,6 +203,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
     pub async fn run(mut self, definition: &Definition, input: Value) -> Outcome {
         self.context["Execution"]["Input"] = input.clone();
         let root = &definition.root;
+        self.jsonata_default = root["QueryLanguage"] == "JSONata";
         if let Some(seconds) = root["TimeoutSeconds"].as_u64() {
             self.deadline = Some(self.clock + chrono::Duration::seconds(seconds as i64));
         }
@@ -298,23 +313,53 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         let entered = format!("{}StateEntered", type_prefix(state_type));
         self.record(&entered, json!({"stateEnteredEventDetails": {"name": name, "input": input.to_string()}}));
 
-        let outcome = match state_type {
-            "Pass" => self.pass(state, input).await,
-            "Task" | "Parallel" | "Map" => self.with_retry_and_catch(name, state, input).await,
-            "Choice" => self.choice(name, state, input),
-            "Wait" => self.wait(state, input),
-            "Succeed" => self.succeed(state, input).map(Step::End),
-            "Fail" => return Err(self.fail(state, input).into()),
-            other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
+        self.assigned = Map::new();
+        let outcome = if self.is_jsonata(state) {
+            self.jsonata_state(name, state_type, state, input).await
+        } else {
+            self.jsonpath_state(name, state_type, state, input).await
         }?;
         if state_type != "Fail" {
             let output = match &outcome {
                 Step::Next(_, output) | Step::End(output) => output,
             };
             let exited = format!("{}StateExited", type_prefix(state_type));
-            self.record(&exited, json!({"stateExitedEventDetails": {"name": name, "output": output.to_string()}}));
+            let mut details = json!({"name": name, "output": output.to_string()});
+            if !self.assigned.is_empty() {
+                // As AWS writes them: each value as JSON text.
+                let assigned: Map<String, Value> =
+                    self.assigned.iter().map(|(k, v)| (k.clone(), Value::String(v.to_string()))).collect();
+                details["assignedVariables"] = Value::Object(assigned);
+                details["assignedVariablesDetails"] = json!({"truncated": false});
+            }
+            self.record(&exited, json!({ "stateExitedEventDetails": details }));
         }
         Ok(outcome)
+    }
+
+    fn is_jsonata(&self, state: &Value) -> bool {
+        match state["QueryLanguage"].as_str() {
+            Some(language) => language == "JSONata",
+            None => self.jsonata_default,
+        }
+    }
+
+    async fn jsonpath_state(
+        &mut self,
+        name: &str,
+        state_type: &str,
+        state: &Value,
+        input: Value,
+    ) -> Result<Step, Failure> {
+        match state_type {
+            "Pass" => self.pass(state, input).await,
+            "Task" | "Parallel" | "Map" => self.with_retry_and_catch(name, state, input).await,
+            "Choice" => self.choice(name, state, input),
+            "Wait" => self.wait(state, input),
+            "Succeed" => self.succeed(state, input).map(Step::End),
+            "Fail" => Err(self.fail(state, input).into()),
+            other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
+        }
     }
 
     fn transition(state: &Value, output: Value) -> Step {
@@ -376,6 +421,13 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             };
             until.with_timezone(&Utc).max(self.clock)
         };
+        self.wait_until(until)?;
+        let output = output_path(state, input, &self.context)?;
+        Ok(Self::transition(state, output))
+    }
+
+    /// Moves the virtual clock to `until`, or to the execution's deadline if that comes first.
+    fn wait_until(&mut self, until: DateTime<Utc>) -> Result<(), Failure> {
         let waited = until - self.clock;
         self.note(format!("waiting {}s of virtual time", waited.num_milliseconds() as f64 / 1000.0));
         match self.deadline {
@@ -385,8 +437,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             }
             _ => self.clock = until,
         }
-        let output = output_path(state, input, &self.context)?;
-        Ok(Self::transition(state, output))
+        Ok(())
     }
 
     fn succeed(&mut self, state: &Value, raw: Value) -> Result<Value, Failure> {
@@ -455,6 +506,11 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             let next = catcher["Next"].as_str().unwrap_or_default().to_owned();
             self.note(format!("{name}: caught {} -> {next}", error.error));
             let error_output = json!({"Error": error.error, "Cause": error.cause});
+            if self.is_jsonata(state) {
+                let states = json!({"input": raw, "context": self.context, "errorOutput": error_output});
+                let output = self.jsonata_output_and_assign(catcher, &states, error_output, "Catch")?;
+                return Ok(Step::Next(next, output));
+            }
             let output = match catcher.get("ResultPath") {
                 Some(Value::Null) => raw,
                 Some(Value::String(path)) => paths::write(raw, path, error_output).map_err(result_path)?,
@@ -479,11 +535,14 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
 
     /// One attempt of a Task, Parallel or Map state, through its output processing.
     async fn attempt(&mut self, name: &str, state: &Value, raw: &Value, retry_count: u32) -> Result<Value, Failure> {
+        if self.is_jsonata(state) {
+            return self.jsonata_attempt(name, state, raw, retry_count).await;
+        }
         let effective = self.effective_input(state, raw)?;
         let result = match state["Type"].as_str() {
             Some("Task") => self.task(name, state, effective, retry_count).await?,
             Some("Parallel") => self.parallel(state, effective).await?,
-            _ => self.map(state, effective).await?,
+            _ => self.map(state, effective, false).await?,
         };
         let selected = match state.get("ResultSelector") {
             Some(selector) => payload::render(selector, &result, &self.context)?,
@@ -568,9 +627,14 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         let mut end = start;
         let mut results = Vec::new();
         let saved_state = self.context["State"].clone();
+        let outer_variables = self.variables.clone();
         for branch in state["Branches"].as_array().into_iter().flatten() {
             self.clock = start;
-            match self.run_machine(branch, input.clone()).await {
+            // Each branch reads the variables around it; what it assigns stays in the branch.
+            self.variables = outer_variables.clone();
+            let result = self.run_machine(branch, input.clone()).await;
+            self.variables = outer_variables.clone();
+            match result {
                 Ok(output) => results.push(output),
                 Err(failure) => {
                     self.context["State"] = saved_state;
@@ -586,19 +650,49 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         Ok(Value::Array(results))
     }
 
-    async fn map(&mut self, state: &Value, input: Value) -> Result<Value, Failure> {
-        let items = match state["ItemsPath"].as_str() {
-            Some(path) => paths::read(path, &input, &self.context).map_err(runtime)?,
-            None => input.clone(),
+    async fn map(&mut self, state: &Value, input: Value, jsonata: bool) -> Result<Value, Failure> {
+        let items = if jsonata {
+            let states = json!({"input": input, "context": self.context});
+            match state.get("Items") {
+                Some(template) => self.jsonata_render(template, "Items", &states)?,
+                None => input.clone(),
+            }
+        } else {
+            match state["ItemsPath"].as_str() {
+                Some(path) => paths::read(path, &input, &self.context).map_err(runtime)?,
+                None => input.clone(),
+            }
         };
         let Value::Array(items) = items else {
+            if jsonata {
+                return Err(StatesError::new(
+                    names::QUERY_EVALUATION_ERROR,
+                    format!("Map state input must be an array but was {}", paths::kind(&items)),
+                )
+                .into());
+            }
             return Err(
                 StatesError::runtime(format!("ItemsPath must select an array, found {}", paths::kind(&items))).into()
             );
         };
         let processor = state.get("ItemProcessor").or_else(|| state.get("Iterator")).cloned().unwrap_or_default();
         let selector = state.get("ItemSelector").or_else(|| state.get("Parameters")).cloned();
-        let concurrency = state["MaxConcurrency"].as_u64().filter(|n| *n > 0).map(|n| n as usize);
+        let concurrency = match (&state["MaxConcurrency"], jsonata) {
+            (Value::String(_), true) => {
+                let states = json!({"input": input, "context": self.context});
+                let value = self.jsonata_render(&state["MaxConcurrency"], "MaxConcurrency", &states)?;
+                let n = value.as_u64().ok_or_else(|| {
+                    StatesError::new(
+                        names::QUERY_EVALUATION_ERROR,
+                        format!("MaxConcurrency must be a whole number of 0 or more, found {value}"),
+                    )
+                })?;
+                Some(n)
+            }
+            (value, _) => value.as_u64(),
+        };
+        let concurrency = concurrency.filter(|n| *n > 0).map(|n| n as usize);
+        let outer_variables = self.variables.clone();
         self.record("MapStateStarted", json!({"mapStateStartedEventDetails": {"length": items.len()}}));
         let start = self.clock;
         let mut finished: Vec<DateTime<Utc>> = Vec::new();
@@ -617,11 +711,18 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 json!({"mapIterationStartedEventDetails": {"name": name, "index": index}}),
             );
             self.context["Map"] = json!({"Item": {"Index": index, "Value": item}});
-            let item_input = match &selector {
-                Some(template) => payload::render(template, &input, &self.context)?,
-                None => item,
+            let item_input = match (&selector, jsonata) {
+                (Some(template), true) => {
+                    let states = json!({"input": input, "context": self.context});
+                    self.jsonata_render(template, "ItemSelector", &states)?
+                }
+                (Some(template), false) => payload::render(template, &input, &self.context)?,
+                (None, _) => item,
             };
+            // Each iteration reads the variables around it; what it assigns stays in the iteration.
+            self.variables = outer_variables.clone();
             let result = self.run_machine(&processor, item_input).await;
+            self.variables = outer_variables.clone();
             self.context["State"] = saved_state.clone();
             match result {
                 Ok(output) => {
@@ -651,6 +752,162 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         self.clock = finished.iter().copied().max().unwrap_or(start);
         self.record("MapStateSucceeded", json!({}));
         Ok(Value::Array(results))
+    }
+
+    /// Evaluates the JSONata expressions in `template` with `$states` and the variables in scope.
+    fn jsonata_render(&mut self, template: &Value, field: &str, states: &Value) -> Result<Value, StatesError> {
+        let rng = Rc::new(RefCell::new(StdRng::seed_from_u64(self.rng.random::<u64>())));
+        let scope = jsonata::Scope { states, variables: &self.variables, now: self.clock, rng };
+        jsonata::render(template, field, &scope)
+    }
+
+    /// A JSONata state's `Output` (by default `default`) and `Assign`, both evaluated with the
+    /// variables as they were when the state was entered; the assignments then take effect.
+    fn jsonata_output_and_assign(
+        &mut self,
+        fields: &Value,
+        states: &Value,
+        default: Value,
+        prefix: &str,
+    ) -> Result<Value, StatesError> {
+        let field = |name: &str| if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
+        let assigned = match fields.get("Assign") {
+            Some(Value::Object(assign)) => {
+                let mut values = Map::new();
+                for (name, template) in assign {
+                    values.insert(
+                        name.clone(),
+                        self.jsonata_render(template, &field(&format!("Assign.{name}")), states)?,
+                    );
+                }
+                values
+            }
+            _ => Map::new(),
+        };
+        let output = match fields.get("Output") {
+            Some(template) => self.jsonata_render(template, &field("Output"), states)?,
+            None => default,
+        };
+        for (name, value) in assigned {
+            self.variables.insert(name.clone(), value.clone());
+            self.assigned.insert(name, value);
+        }
+        Ok(output)
+    }
+
+    /// A state in the JSONata query language.
+    async fn jsonata_state(
+        &mut self,
+        name: &str,
+        state_type: &str,
+        state: &Value,
+        input: Value,
+    ) -> Result<Step, Failure> {
+        let states = json!({"input": input, "context": self.context});
+        match state_type {
+            "Pass" | "Succeed" => {
+                let output = self.jsonata_output_and_assign(state, &states, input, "")?;
+                Ok(if state_type == "Pass" { Self::transition(state, output) } else { Step::End(output) })
+            }
+            "Task" | "Parallel" | "Map" => self.with_retry_and_catch(name, state, input).await,
+            "Choice" => {
+                for (n, rule) in state["Choices"].as_array().into_iter().flatten().enumerate() {
+                    let field = format!("Choices[{n}].Condition");
+                    let matched = match self.jsonata_render(&rule["Condition"], &field, &states)? {
+                        Value::Bool(matched) => matched,
+                        other => {
+                            return Err(StatesError::new(
+                                names::QUERY_EVALUATION_ERROR,
+                                format!("The Condition of Choices[{n}] must be a boolean, found {other}"),
+                            )
+                            .into());
+                        }
+                    };
+                    if matched {
+                        let next = rule["Next"].as_str().unwrap_or_default().to_owned();
+                        let output = self.jsonata_output_and_assign(rule, &states, input, &format!("Choices[{n}]"))?;
+                        return Ok(Step::Next(next, output));
+                    }
+                }
+                let Some(default) = state["Default"].as_str() else {
+                    return Err(StatesError::new(
+                        names::NO_CHOICE_MATCHED,
+                        format!("no Choice rule of {name:?} matched and it has no Default"),
+                    )
+                    .into());
+                };
+                // The state's own Assign and Output apply when no rule matched.
+                let output = self.jsonata_output_and_assign(state, &states, input, "")?;
+                Ok(Step::Next(default.to_owned(), output))
+            }
+            "Wait" => {
+                let until = if let Some(seconds) = state.get("Seconds") {
+                    let seconds = self.jsonata_render(seconds, "Seconds", &states)?;
+                    let seconds = seconds.as_u64().ok_or_else(|| {
+                        StatesError::new(
+                            names::QUERY_EVALUATION_ERROR,
+                            format!("Seconds must be a whole number of 0 or more, found {seconds}"),
+                        )
+                    })?;
+                    self.clock + chrono::Duration::seconds(seconds as i64)
+                } else {
+                    let text = self.jsonata_render(&state["Timestamp"], "Timestamp", &states)?;
+                    let parsed = text.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                    let Some(until) = parsed else {
+                        return Err(StatesError::new(
+                            names::QUERY_EVALUATION_ERROR,
+                            format!("Timestamp must be an RFC 3339 time, found {text}"),
+                        )
+                        .into());
+                    };
+                    until.with_timezone(&Utc).max(self.clock)
+                };
+                self.wait_until(until)?;
+                let output = self.jsonata_output_and_assign(state, &states, input, "")?;
+                Ok(Self::transition(state, output))
+            }
+            "Fail" => {
+                let mut text = |field: &str| -> Result<Option<String>, StatesError> {
+                    match state.get(field) {
+                        None => Ok(None),
+                        Some(template) => match self.jsonata_render(template, field, &states)? {
+                            Value::String(text) => Ok(Some(text)),
+                            other => Err(StatesError::new(
+                                names::QUERY_EVALUATION_ERROR,
+                                format!("{field} must be a string, found {other}"),
+                            )),
+                        },
+                    }
+                };
+                let error = text("Error")?;
+                let cause = text("Cause")?;
+                Err(StatesError::new(error.unwrap_or_default(), cause.unwrap_or_default()).into())
+            }
+            other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
+        }
+    }
+
+    /// One attempt of a JSONata Task, Parallel or Map: `Arguments`, the work, then `Output` and
+    /// `Assign` with `$states.result`.
+    async fn jsonata_attempt(
+        &mut self,
+        name: &str,
+        state: &Value,
+        raw: &Value,
+        retry_count: u32,
+    ) -> Result<Value, Failure> {
+        let states = json!({"input": raw, "context": self.context});
+        let arguments = match state.get("Arguments") {
+            Some(template) => self.jsonata_render(template, "Arguments", &states)?,
+            None => raw.clone(),
+        };
+        let result = match state["Type"].as_str() {
+            Some("Task") => self.task(name, state, arguments, retry_count).await?,
+            Some("Parallel") => self.parallel(state, arguments).await?,
+            _ => self.map(state, raw.clone(), true).await?,
+        };
+        let states = json!({"input": raw, "context": self.context, "result": result});
+        Ok(self.jsonata_output_and_assign(state, &states, result, "")?)
     }
 
     /// `InputPath`, then `Parameters`.

@@ -10,6 +10,7 @@ pub mod diagram;
 pub mod error;
 pub mod executor;
 pub mod intrinsics;
+pub mod jsonata;
 pub mod mocks;
 pub mod paths;
 pub mod payload;

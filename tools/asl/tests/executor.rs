@@ -396,7 +396,14 @@ async fn mocks_force_a_path_and_leave_other_states_real() {
 #[test]
 fn definitions_it_cannot_run_faithfully_are_refused_by_name() {
     let cases = [
-        (json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}), "JSONata"),
+        (
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "End": true}}}),
+            "JSONPath",
+        ),
+        (
+            json!({"QueryLanguage": "JSONBath", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+            "not a query language",
+        ),
         (json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"x": 1}, "End": true}}}), "Assign"),
         (json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Output": {"x": 1}, "End": true}}}), "JSONata"),
         (json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "${Fn}", "End": true}}}), "${Fn}"),
