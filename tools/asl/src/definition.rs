@@ -337,8 +337,11 @@ fn check_jsonata_state(state_type: &str, state: &Value) -> Result<(), String> {
         "Wait" => number_or_expression("Seconds")?,
         "Map" => number_or_expression("MaxConcurrency")?,
         "Task" => {
-            number_or_expression("TimeoutSeconds")?;
-            number_or_expression("HeartbeatSeconds")?;
+            for field in ["TimeoutSeconds", "HeartbeatSeconds"] {
+                if state[field].is_string() {
+                    return Err(format!("{field} as a JSONata expression (a dynamic task timeout) is not supported"));
+                }
+            }
         }
         _ => {}
     }
