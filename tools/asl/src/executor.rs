@@ -130,15 +130,37 @@ impl ExecutionSettings {
     }
 }
 
-/// A failure on its way out of a state: the error, and whether the execution timed out.
+/// A failure on its way out of a state.
 struct Failure {
     error: StatesError,
+    /// Whether a `States.Runtime` cause already names the state it happened in.
+    located: bool,
+    /// A Fail state without `Error`/`ErrorPath`: AWS reports no error at all.
+    error_absent: bool,
+    /// A Fail state without `Cause`/`CausePath`: AWS reports no cause at all.
+    cause_absent: bool,
 }
 
 impl From<StatesError> for Failure {
     fn from(error: StatesError) -> Self {
-        Self { error }
+        Self { error, located: false, error_absent: false, cause_absent: false }
     }
+}
+
+/// The most bytes of UTF-8 JSON a state's input, output or a task's result may have: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 262_144;
+
+fn too_big(value: &Value) -> bool {
+    serde_json::to_string(value).is_ok_and(|text| text.len() > MAX_PAYLOAD_BYTES)
+}
+
+fn data_limit_exceeded(who: &str) -> StatesError {
+    StatesError::new(
+        names::DATA_LIMIT_EXCEEDED,
+        format!(
+            "The state/task '{who}' returned a result with a size exceeding the maximum number of bytes service limit."
+        ),
+    )
 }
 
 type Sink<'s> = &'s mut dyn FnMut(&TraceEvent);
@@ -214,10 +236,18 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 } else {
                     ("ExecutionFailed", "executionFailedEventDetails")
                 };
-                let details = json!({ key: {"error": failure.error.error, "cause": failure.error.cause} });
-                self.record(kind, details);
+                let error = (!failure.error_absent).then_some(failure.error.error);
+                let cause = (!failure.cause_absent).then_some(failure.error.cause);
+                let mut details = Map::new();
+                if let Some(error) = &error {
+                    details.insert("error".into(), json!(error));
+                }
+                if let Some(cause) = &cause {
+                    details.insert("cause".into(), json!(cause));
+                }
+                self.record(kind, json!({ key: details }));
                 let status = if timed_out { Status::TimedOut } else { Status::Failed };
-                (status, None, Some(failure.error.error), Some(failure.error.cause))
+                (status, None, error, cause)
             }
         };
         Outcome {
@@ -297,6 +327,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         self.context["State"] = json!({"Name": name, "EnteredTime": time(self.clock), "RetryCount": 0});
         let entered = format!("{}StateEntered", type_prefix(state_type));
         self.record(&entered, json!({"stateEnteredEventDetails": {"name": name, "input": input.to_string()}}));
+        let entered_id = self.history.len();
 
         let outcome = match state_type {
             "Pass" => self.pass(state, input).await,
@@ -304,16 +335,18 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             "Choice" => self.choice(name, state, input),
             "Wait" => self.wait(state, input),
             "Succeed" => self.succeed(state, input).map(Step::End),
-            "Fail" => return Err(self.fail(state, input).into()),
+            "Fail" => Err(self.fail(state, input)),
             other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
-        }?;
-        if state_type != "Fail" {
-            let output = match &outcome {
-                Step::Next(_, output) | Step::End(output) => output,
-            };
-            let exited = format!("{}StateExited", type_prefix(state_type));
-            self.record(&exited, json!({"stateExitedEventDetails": {"name": name, "output": output.to_string()}}));
+        };
+        let outcome = outcome.map_err(|failure| locate(failure, name, entered_id))?;
+        let output = match &outcome {
+            Step::Next(_, output) | Step::End(output) => output,
+        };
+        if too_big(output) {
+            return Err(data_limit_exceeded(name).into());
         }
+        let exited = format!("{}StateExited", type_prefix(state_type));
+        self.record(&exited, json!({"stateExitedEventDetails": {"name": name, "output": output.to_string()}}));
         Ok(outcome)
     }
 
@@ -359,20 +392,25 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             let seconds = seconds.as_u64().ok_or_else(|| StatesError::runtime("Seconds must be a whole number"))?;
             self.clock + chrono::Duration::seconds(seconds as i64)
         } else if let Some(path) = state["SecondsPath"].as_str() {
-            let value = paths::read(path, &input, &self.context).map_err(runtime)?;
-            let seconds = value.as_u64().ok_or_else(|| {
-                StatesError::runtime(format!("SecondsPath {path} must name a whole number of seconds, found {value}"))
-            })?;
-            self.clock + chrono::Duration::seconds(seconds as i64)
+            let seconds = seconds_at(path, &input, &self.context)?;
+            self.clock + chrono::Duration::seconds(seconds)
         } else {
-            let text = match (state["Timestamp"].as_str(), state["TimestampPath"].as_str()) {
-                (Some(text), _) => Value::String(text.to_owned()),
-                (None, Some(path)) => paths::read(path, &input, &self.context).map_err(runtime)?,
+            let (text, path) = match (state["Timestamp"].as_str(), state["TimestampPath"].as_str()) {
+                (Some(text), _) => (Value::String(text.to_owned()), None),
+                (None, Some(path)) => (paths::read(path, &input, &self.context).map_err(runtime)?, Some(path)),
                 (None, None) => return Err(StatesError::runtime("a Wait needs a duration").into()),
             };
             let parsed = text.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
             let Some(until) = parsed else {
-                return Err(StatesError::runtime(format!("{text} is not an RFC 3339 timestamp")).into());
+                let shown = text.as_str().map_or_else(|| text.to_string(), str::to_owned);
+                return Err(StatesError::runtime(match path {
+                    Some(path) => format!(
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time \
+                         format string: {path} == {shown}"
+                    ),
+                    None => format!("{text} is not an RFC 3339 timestamp"),
+                })
+                .into());
             };
             until.with_timezone(&Utc).max(self.clock)
         };
@@ -394,27 +432,33 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         Ok(output_path(state, input, &self.context)?)
     }
 
-    fn fail(&mut self, state: &Value, raw: Value) -> StatesError {
+    /// The failure a Fail state raises; without `Error`/`Cause` (or their paths) AWS reports none.
+    fn fail(&mut self, state: &Value, raw: Value) -> Failure {
         let pick = |literal: &str, path: &str| -> Result<Option<String>, StatesError> {
             if let Some(text) = state[literal].as_str() {
                 return Ok(Some(text.to_owned()));
             }
             let Some(expression) = state[path].as_str() else { return Ok(None) };
-            let value = payload::resolve(expression, &raw, &self.context).map_err(|e| StatesError::runtime(e.cause))?;
+            let value = payload::resolve_field(expression, path, &raw, &self.context)
+                .map_err(|e| StatesError::runtime(e.cause))?;
             match value {
                 Value::String(text) => Ok(Some(text)),
                 other => Err(StatesError::runtime(format!("{path} must name a string, found {other}"))),
             }
         };
         let error = match pick("Error", "ErrorPath") {
-            Ok(error) => error.unwrap_or_default(),
-            Err(e) => return e,
+            Ok(error) => error,
+            Err(e) => return e.into(),
         };
         let cause = match pick("Cause", "CausePath") {
-            Ok(cause) => cause.unwrap_or_default(),
-            Err(e) => return e,
+            Ok(cause) => cause,
+            Err(e) => return e.into(),
         };
-        StatesError::new(error, cause)
+        Failure {
+            error_absent: error.is_none(),
+            cause_absent: cause.is_none(),
+            ..StatesError::new(error.unwrap_or_default(), cause.unwrap_or_default()).into()
+        }
     }
 
     /// Task, Parallel and Map: the work, retried and caught as the state says.
@@ -521,6 +565,9 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         };
         let started = Instant::now();
         let mut result = self.tasks.run(&call).await;
+        if result.as_ref().is_ok_and(too_big) {
+            result = Err(data_limit_exceeded(if lambda { &resource } else { &resource_type }));
+        }
         if let Some(seconds) = timeout
             && result.is_ok()
             && started.elapsed() > Duration::from_secs(seconds)
@@ -588,7 +635,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
 
     async fn map(&mut self, state: &Value, input: Value) -> Result<Value, Failure> {
         let items = match state["ItemsPath"].as_str() {
-            Some(path) => paths::read(path, &input, &self.context).map_err(runtime)?,
+            Some(path) => read_path(path, &input, &self.context)?,
             None => input.clone(),
         };
         let Value::Array(items) = items else {
@@ -689,7 +736,7 @@ fn matches_error(rule: &Value, error: &StatesError) -> bool {
 fn input_path(state: &Value, raw: &Value, context: &Value) -> Result<Value, StatesError> {
     match state.get("InputPath") {
         Some(Value::Null) => Ok(json!({})),
-        Some(Value::String(path)) => paths::read(path, raw, context).map_err(runtime),
+        Some(Value::String(path)) => read_path(path, raw, context),
         _ => Ok(raw.clone()),
     }
 }
@@ -697,9 +744,59 @@ fn input_path(state: &Value, raw: &Value, context: &Value) -> Result<Value, Stat
 fn output_path(state: &Value, combined: Value, context: &Value) -> Result<Value, StatesError> {
     match state.get("OutputPath") {
         Some(Value::Null) => Ok(json!({})),
-        Some(Value::String(path)) => paths::read(path, &combined, context).map_err(runtime),
+        Some(Value::String(path)) => read_path(path, &combined, context),
         _ => Ok(combined),
     }
+}
+
+/// Reads a path field (`InputPath`, `OutputPath`, `ItemsPath`, ...); one that matches nothing is
+/// `States.Runtime` with AWS's cause, `Invalid path '<path>' : <Jayway's reason>`.
+fn read_path(path: &str, document: &Value, context: &Value) -> Result<Value, StatesError> {
+    paths::read(path, document, context).map_err(|err| match err {
+        PathError::Missing(_) => {
+            let (relative, searched) = match path.strip_prefix('$') {
+                Some(rest) if rest.starts_with('$') => (rest, context),
+                _ => (path, document),
+            };
+            StatesError::runtime(format!("Invalid path '{path}' : {}", paths::describe_missing(relative, searched)))
+        }
+        other => runtime(other),
+    })
+}
+
+/// The whole, non-negative number of seconds `SecondsPath` names, or AWS's error for any other value.
+fn seconds_at(path: &str, input: &Value, context: &Value) -> Result<i64, StatesError> {
+    let value = match paths::read(path, input, context) {
+        Ok(value) => value,
+        Err(PathError::Missing(_)) => {
+            return Err(StatesError::runtime(format!(
+                "The SecondsPath parameter does not reference an input value: {path}"
+            )));
+        }
+        Err(other) => return Err(runtime(other)),
+    };
+    let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    match value.as_i64() {
+        Some(seconds) if seconds >= 0 => Ok(seconds),
+        Some(_) => Err(StatesError::runtime(format!(
+            "The SecondsPath parameter references a negative value: {path} == {shown}"
+        ))),
+        None => Err(StatesError::runtime(format!(
+            "The SecondsPath parameter cannot be parsed as a long value: {path} == {shown}"
+        ))),
+    }
+}
+
+/// Prefixes a `States.Runtime` cause with the state it happened in, as AWS does, once.
+fn locate(mut failure: Failure, state: &str, entered_id: usize) -> Failure {
+    if failure.error.error == names::RUNTIME && !failure.located {
+        failure.error.cause = format!(
+            "An error occurred while executing the state '{state}' (entered at the event id #{entered_id}). {}",
+            failure.error.cause
+        );
+        failure.located = true;
+    }
+    failure
 }
 
 fn runtime(err: PathError) -> StatesError {
