@@ -645,7 +645,11 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         };
         let processor = state.get("ItemProcessor").or_else(|| state.get("Iterator")).cloned().unwrap_or_default();
         let selector = state.get("ItemSelector").or_else(|| state.get("Parameters")).cloned();
-        let concurrency = state["MaxConcurrency"].as_u64().filter(|n| *n > 0).map(|n| n as usize);
+        let limit = match state["MaxConcurrencyPath"].as_str() {
+            Some(path) => max_concurrency_at(path, &input, &self.context)?,
+            None => state["MaxConcurrency"].as_u64().unwrap_or(0),
+        };
+        let concurrency = usize::try_from(limit).ok().filter(|n| *n > 0);
         self.record("MapStateStarted", json!({"mapStateStartedEventDetails": {"length": items.len()}}));
         let start = self.clock;
         let mut finished: Vec<DateTime<Utc>> = Vec::new();
@@ -665,10 +669,17 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             );
             self.context["Map"] = json!({"Item": {"Index": index, "Value": item}});
             let item_input = match &selector {
-                Some(template) => payload::render(template, &input, &self.context)?,
-                None => item,
+                Some(template) => payload::render(template, &input, &self.context),
+                None => Ok(item),
             };
-            let result = self.run_machine(&processor, item_input).await;
+            // Only the ItemSelector sees $$.Map (the definition refuses it anywhere else).
+            if let Value::Object(context) = &mut self.context {
+                context.remove("Map");
+            }
+            let result = match item_input {
+                Ok(item_input) => self.run_machine(&processor, item_input).await,
+                Err(error) => Err(error.into()),
+            };
             self.context["State"] = saved_state.clone();
             match result {
                 Ok(output) => {
@@ -684,26 +695,21 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                         json!({"mapIterationFailedEventDetails": {"name": name, "index": index}}),
                     );
                     self.record("MapStateFailed", json!({}));
-                    if let Value::Object(context) = &mut self.context {
-                        context.remove("Map");
-                    }
                     return Err(failure);
                 }
             }
             finished.push(self.clock);
-        }
-        if let Value::Object(context) = &mut self.context {
-            context.remove("Map");
         }
         self.clock = finished.iter().copied().max().unwrap_or(start);
         self.record("MapStateSucceeded", json!({}));
         Ok(Value::Array(results))
     }
 
-    /// `InputPath`, then `Parameters`.
+    /// `InputPath`, then `Parameters` (which on a Map state is the legacy name of `ItemSelector`,
+    /// applied per item).
     fn effective_input(&self, state: &Value, raw: &Value) -> Result<Value, Failure> {
         let input = input_path(state, raw, &self.context)?;
-        match state.get("Parameters") {
+        match state.get("Parameters").filter(|_| state["Type"] != "Map") {
             Some(template) => Ok(payload::render(template, &input, &self.context)?),
             None => Ok(input),
         }
@@ -784,6 +790,24 @@ fn seconds_at(path: &str, input: &Value, context: &Value) -> Result<i64, StatesE
         None => Err(StatesError::runtime(format!(
             "The SecondsPath parameter cannot be parsed as a long value: {path} == {shown}"
         ))),
+    }
+}
+
+/// The `MaxConcurrencyPath` limit: a non-negative integer (0 for no limit), else `States.Runtime`
+/// with AWS's cause (LocalStack snapshots `test_max_concurrency_path`).
+fn max_concurrency_at(path: &str, input: &Value, context: &Value) -> Result<u64, StatesError> {
+    let value = read_path(path, input, context)?;
+    match (value.as_u64(), value.as_i64()) {
+        (Some(limit), _) => Ok(limit),
+        (None, Some(negative)) => Err(StatesError::runtime(format!(
+            "Expected non-negative integer for MaxConcurrency, got '{negative}' instead."
+        ))),
+        (None, None) => {
+            let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            Err(StatesError::runtime(format!(
+                "The MaxConcurrencyPath field refers to value \"{shown}\" which is not a valid integer: {path}"
+            )))
+        }
     }
 }
 

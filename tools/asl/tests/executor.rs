@@ -495,3 +495,52 @@ fn the_diagram_shows_states_and_labelled_edges() {
         assert!(mermaid.contains(expected), "missing {expected} in\n{mermaid}");
     }
 }
+
+fn map_with_concurrency_path() -> Value {
+    one_state(json!({"Type": "Map", "End": true, "ItemsPath": "$.Values", "MaxConcurrencyPath": "$.Limit",
+        "ItemProcessor": {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 10, "End": true}}}}))
+}
+
+#[tokio::test]
+async fn max_concurrency_path_limits_the_iterations_in_flight() {
+    let one_at_a_time = run(&no_tasks(), map_with_concurrency_path(), json!({"Limit": 1, "Values": [1, 2, 3]})).await;
+    assert_eq!(one_at_a_time.output, Some(json!([1, 2, 3])));
+    assert_eq!(one_at_a_time.virtual_duration, Duration::from_secs(30));
+    let unlimited = run(&no_tasks(), map_with_concurrency_path(), json!({"Limit": 0, "Values": [1, 2, 3]})).await;
+    assert_eq!(unlimited.virtual_duration, Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn max_concurrency_path_to_a_non_integer_is_a_runtime_error() {
+    let outcome = run(&no_tasks(), map_with_concurrency_path(), json!({"Limit": "NoNumber", "Values": [1]})).await;
+    assert_eq!(outcome.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some(
+            "An error occurred while executing the state 'Only' (entered at the event id #2). \
+             The MaxConcurrencyPath field refers to value \"NoNumber\" which is not a valid integer: $.Limit"
+        )
+    );
+}
+
+#[tokio::test]
+async fn legacy_map_parameters_read_the_map_context_per_item() {
+    let machine = one_state(json!({"Type": "Map", "End": true,
+        "Parameters": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}));
+    let outcome = run(&no_tasks(), machine, json!(["a", "b"])).await;
+    assert_eq!(outcome.output, Some(json!([{"v": "a", "i": 0}, {"v": "b", "i": 1}])));
+}
+
+#[test]
+fn the_map_context_outside_an_item_selector_is_refused() {
+    let inside = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true,
+            "Parameters": {"i.$": "$$.Map.Item.Index"}}}}}}});
+    let refused = Definition::from_value(inside).expect_err("$$.Map inside an iteration");
+    assert!(refused.0.contains("$$.Map"), "{refused}");
+    let selector = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemSelector": {"i.$": "$$.Map.Item.Index"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}}});
+    assert!(Definition::from_value(selector).is_ok());
+}
