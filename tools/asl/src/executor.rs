@@ -469,12 +469,13 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         loop {
             self.context["State"]["RetryCount"] = json!(retry_count);
             let attempt = self.attempt(name, state, &raw, retry_count).await;
-            let error = match attempt {
+            let failure = match attempt {
                 Ok(output) => return Ok(Self::transition(state, output)),
-                Err(failure) => failure.error,
+                Err(failure) => failure,
             };
+            let error = failure.error.clone();
             if error.error == names::TIMEOUT && self.past_deadline() {
-                return Err(error.into());
+                return Err(failure);
             }
             let retrier = retriers.iter().enumerate().find(|(_, r)| matches_error(r, &error));
             if let Some((index, retrier)) = retrier {
@@ -495,7 +496,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 }
             }
             let catcher = state["Catch"].as_array().into_iter().flatten().find(|c| matches_error(c, &error));
-            let Some(catcher) = catcher else { return Err(error.into()) };
+            let Some(catcher) = catcher else { return Err(failure) };
             let next = catcher["Next"].as_str().unwrap_or_default().to_owned();
             self.note(format!("{name}: caught {} -> {next}", error.error));
             let error_output = json!({"Error": error.error, "Cause": error.cause});

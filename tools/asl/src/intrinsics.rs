@@ -505,6 +505,16 @@ fn fill(template: &str, placeholders: &[usize], values: &[Value]) -> Result<Stri
     Ok(text)
 }
 
+/// `value` with every -0.0 replaced by the integer 0.
+fn without_negative_zero(value: Value) -> Value {
+    match value {
+        Value::Number(number) if number.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => Value::from(0),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_negative_zero).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, without_negative_zero(v))).collect()),
+        other => other,
+    }
+}
+
 /// Appends `value` as AWS's `States.Format` prints it: Java's `toString` of the parsed value, so
 /// strings bare at any depth, objects as `{a=1, b=[]}` and arrays as `[1, x]`.
 fn java_text(value: &Value, out: &mut String) {
@@ -547,7 +557,10 @@ fn apply(function: Function, arguments: Vec<Value>) -> Result<Value, String> {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(text).map_err(|e| format!("the argument is not JSON text: {e}"))
+            let parsed = serde_json::from_str(text).map_err(|e| format!("the argument is not JSON text: {e}"))?;
+            // serde_json reads the integer `-0` as the float -0.0; AWS (Jackson) reads it as 0.
+            let float_zero = text.contains("-0.") || text.contains("-0e") || text.contains("-0E");
+            Ok(if float_zero { parsed } else { without_negative_zero(parsed) })
         }
         Function::JsonToString => {
             let [value] = exactly(arguments)?;
@@ -1143,6 +1156,7 @@ mod tests {
         // LocalStack snapshot test_string_to_json: "" and " " give null.
         assert_eq!(run("States.StringToJson($.t)", &json!({"t": ""})), Ok(Value::Null));
         assert_eq!(run("States.StringToJson($.t)", &json!({"t": "  "})), Ok(Value::Null));
+        assert_eq!(run("States.StringToJson($.t)", &json!({"t": "-0"})), Ok(json!(0)));
     }
 
     #[test]
