@@ -37,6 +37,7 @@ fn allowed(state_type: &str) -> Option<&'static [&'static str]> {
             "ItemProcessor",
             "Iterator",
             "MaxConcurrency",
+            "MaxConcurrencyPath",
             "ResultPath",
             "ResultSelector",
             "Retry",
@@ -59,7 +60,6 @@ fn unsupported_field(name: &str) -> Option<&'static str> {
         | "ToleratedFailureCountPath"
         | "ToleratedFailurePercentagePath"
         | "Label" => "distributed Map",
-        "MaxConcurrencyPath" => "a dynamic Map concurrency",
         _ => return None,
     })
 }
@@ -216,6 +216,7 @@ fn check_state(name: &str, state: &Value, names: &BTreeSet<&str>, machine_jsonat
     if jsonata {
         check_jsonata_state(state_type, state).map_err(|why| Refused(format!("state {name:?}: {why}")))?;
     }
+    check_map_context(name, state_type, fields)?;
     let terminal = matches!(state_type, "Choice" | "Succeed" | "Fail");
     let next = state["Next"].as_str();
     let end = state["End"].as_bool() == Some(true);
@@ -264,6 +265,9 @@ fn check_state(name: &str, state: &Value, names: &BTreeSet<&str>, machine_jsonat
             }
         }
         "Map" => {
+            if fields.contains_key("MaxConcurrency") && fields.contains_key("MaxConcurrencyPath") {
+                return refuse("a Map takes MaxConcurrency or MaxConcurrencyPath, not both".into());
+            }
             let processor = state.get("ItemProcessor").or_else(|| state.get("Iterator"));
             let Some(processor) = processor else { return refuse("a Map needs an ItemProcessor".into()) };
             check_machine(processor, &format!("state {name:?} ItemProcessor"), jsonata)?;
@@ -348,6 +352,23 @@ fn check_jsonata_state(state_type: &str, state: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// `$$.Map` is documented only for a Map state's `ItemSelector` (or legacy `Parameters`); what AWS
+/// gives for it anywhere else (inside an iteration, in the Map's own `ResultSelector`, ...) is not
+/// documented or recorded, so such a definition is refused rather than guessed at.
+fn check_map_context(name: &str, state_type: &str, fields: &serde_json::Map<String, Value>) -> Result<(), Refused> {
+    for (field, value) in fields {
+        let nested_machine = matches!(field.as_str(), "ItemProcessor" | "Iterator" | "Branches");
+        let item_selector = state_type == "Map" && matches!(field.as_str(), "ItemSelector" | "Parameters");
+        if !nested_machine && !item_selector && mentions_map_context(value) {
+            return Err(Refused(format!(
+                "state {name:?}: field {field:?} reads $$.Map, which AWS defines only in a Map state's ItemSelector; \
+                 its value anywhere else is not documented, so the runner will not guess it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_expressions(field: &str, value: &Value) -> Result<(), String> {
     for expression in jsonata::expressions_in(value) {
         jsonata::check_syntax(expression)
@@ -416,4 +437,13 @@ fn check_variable_scopes(machine: &Value, outer: &BTreeSet<String>) -> Result<()
         }
     }
     Ok(())
+}
+
+fn mentions_map_context(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("$$.Map") || text.contains("$$['Map']") || text.contains("$$[\"Map\"]"),
+        Value::Array(items) => items.iter().any(mentions_map_context),
+        Value::Object(map) => map.values().any(mentions_map_context),
+        _ => false,
+    }
 }

@@ -21,6 +21,7 @@ pub mod names {
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
     pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }
 
 impl StatesError {
@@ -46,11 +47,15 @@ impl StatesError {
 
     /// Whether a Retry or Catch rule listing `name` applies to this error.
     ///
-    /// `States.ALL` matches everything but `States.Runtime` (which AWS never retries or catches);
-    /// `States.TaskFailed` matches any task failure except a timeout.
+    /// Nothing matches `States.Runtime`: AWS never retries or catches it, not even under a rule
+    /// naming it (LocalStack snapshot `test_catch_states_runtime`). `States.ALL` matches every
+    /// other error; `States.TaskFailed` matches any task failure except a timeout.
     pub fn is_matched_by(&self, name: &str) -> bool {
+        if self.error == names::RUNTIME {
+            return false;
+        }
         match name {
-            names::ALL => self.error != names::RUNTIME,
+            names::ALL => true,
             names::TASK_FAILED => !self.error.starts_with("States.") || self.error == names::TASK_FAILED,
             other => other == self.error,
         }

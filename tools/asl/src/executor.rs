@@ -134,15 +134,37 @@ impl ExecutionSettings {
     }
 }
 
-/// A failure on its way out of a state: the error, and whether the execution timed out.
+/// A failure on its way out of a state.
 struct Failure {
     error: StatesError,
+    /// Whether a `States.Runtime` cause already names the state it happened in.
+    located: bool,
+    /// A Fail state without `Error`/`ErrorPath`: AWS reports no error at all.
+    error_absent: bool,
+    /// A Fail state without `Cause`/`CausePath`: AWS reports no cause at all.
+    cause_absent: bool,
 }
 
 impl From<StatesError> for Failure {
     fn from(error: StatesError) -> Self {
-        Self { error }
+        Self { error, located: false, error_absent: false, cause_absent: false }
     }
+}
+
+/// The most bytes of UTF-8 JSON a state's input, output or a task's result may have: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 262_144;
+
+fn too_big(value: &Value) -> bool {
+    serde_json::to_string(value).is_ok_and(|text| text.len() > MAX_PAYLOAD_BYTES)
+}
+
+fn data_limit_exceeded(who: &str) -> StatesError {
+    StatesError::new(
+        names::DATA_LIMIT_EXCEEDED,
+        format!(
+            "The state/task '{who}' returned a result with a size exceeding the maximum number of bytes service limit."
+        ),
+    )
 }
 
 type Sink<'s> = &'s mut dyn FnMut(&TraceEvent);
@@ -229,10 +251,18 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 } else {
                     ("ExecutionFailed", "executionFailedEventDetails")
                 };
-                let details = json!({ key: {"error": failure.error.error, "cause": failure.error.cause} });
-                self.record(kind, details);
+                let error = (!failure.error_absent).then_some(failure.error.error);
+                let cause = (!failure.cause_absent).then_some(failure.error.cause);
+                let mut details = Map::new();
+                if let Some(error) = &error {
+                    details.insert("error".into(), json!(error));
+                }
+                if let Some(cause) = &cause {
+                    details.insert("cause".into(), json!(cause));
+                }
+                self.record(kind, json!({ key: details }));
                 let status = if timed_out { Status::TimedOut } else { Status::Failed };
-                (status, None, Some(failure.error.error), Some(failure.error.cause))
+                (status, None, error, cause)
             }
         };
         Outcome {
@@ -312,17 +342,22 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         self.context["State"] = json!({"Name": name, "EnteredTime": time(self.clock), "RetryCount": 0});
         let entered = format!("{}StateEntered", type_prefix(state_type));
         self.record(&entered, json!({"stateEnteredEventDetails": {"name": name, "input": input.to_string()}}));
+        let entered_id = self.history.len();
 
         self.assigned = Map::new();
         let outcome = if self.is_jsonata(state) {
             self.jsonata_state(name, state_type, state, input).await
         } else {
             self.jsonpath_state(name, state_type, state, input).await
-        }?;
+        };
+        let outcome = outcome.map_err(|failure| locate(failure, name, entered_id))?;
         if state_type != "Fail" {
             let output = match &outcome {
                 Step::Next(_, output) | Step::End(output) => output,
             };
+            if too_big(output) {
+                return Err(data_limit_exceeded(name).into());
+            }
             let exited = format!("{}StateExited", type_prefix(state_type));
             let mut details = json!({"name": name, "output": output.to_string()});
             if !self.assigned.is_empty() {
@@ -357,7 +392,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             "Choice" => self.choice(name, state, input),
             "Wait" => self.wait(state, input),
             "Succeed" => self.succeed(state, input).map(Step::End),
-            "Fail" => Err(self.fail(state, input).into()),
+            "Fail" => Err(self.fail(state, input)),
             other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
         }
     }
@@ -404,20 +439,25 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             let seconds = seconds.as_u64().ok_or_else(|| StatesError::runtime("Seconds must be a whole number"))?;
             self.clock + chrono::Duration::seconds(seconds as i64)
         } else if let Some(path) = state["SecondsPath"].as_str() {
-            let value = paths::read(path, &input, &self.context).map_err(runtime)?;
-            let seconds = value.as_u64().ok_or_else(|| {
-                StatesError::runtime(format!("SecondsPath {path} must name a whole number of seconds, found {value}"))
-            })?;
-            self.clock + chrono::Duration::seconds(seconds as i64)
+            let seconds = seconds_at(path, &input, &self.context)?;
+            self.clock + chrono::Duration::seconds(seconds)
         } else {
-            let text = match (state["Timestamp"].as_str(), state["TimestampPath"].as_str()) {
-                (Some(text), _) => Value::String(text.to_owned()),
-                (None, Some(path)) => paths::read(path, &input, &self.context).map_err(runtime)?,
+            let (text, path) = match (state["Timestamp"].as_str(), state["TimestampPath"].as_str()) {
+                (Some(text), _) => (Value::String(text.to_owned()), None),
+                (None, Some(path)) => (paths::read(path, &input, &self.context).map_err(runtime)?, Some(path)),
                 (None, None) => return Err(StatesError::runtime("a Wait needs a duration").into()),
             };
             let parsed = text.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
             let Some(until) = parsed else {
-                return Err(StatesError::runtime(format!("{text} is not an RFC 3339 timestamp")).into());
+                let shown = text.as_str().map_or_else(|| text.to_string(), str::to_owned);
+                return Err(StatesError::runtime(match path {
+                    Some(path) => format!(
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time \
+                         format string: {path} == {shown}"
+                    ),
+                    None => format!("{text} is not an RFC 3339 timestamp"),
+                })
+                .into());
             };
             until.with_timezone(&Utc).max(self.clock)
         };
@@ -445,27 +485,33 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         Ok(output_path(state, input, &self.context)?)
     }
 
-    fn fail(&mut self, state: &Value, raw: Value) -> StatesError {
+    /// The failure a Fail state raises; without `Error`/`Cause` (or their paths) AWS reports none.
+    fn fail(&mut self, state: &Value, raw: Value) -> Failure {
         let pick = |literal: &str, path: &str| -> Result<Option<String>, StatesError> {
             if let Some(text) = state[literal].as_str() {
                 return Ok(Some(text.to_owned()));
             }
             let Some(expression) = state[path].as_str() else { return Ok(None) };
-            let value = payload::resolve(expression, &raw, &self.context).map_err(|e| StatesError::runtime(e.cause))?;
+            let value = payload::resolve_field(expression, path, &raw, &self.context)
+                .map_err(|e| StatesError::runtime(e.cause))?;
             match value {
                 Value::String(text) => Ok(Some(text)),
                 other => Err(StatesError::runtime(format!("{path} must name a string, found {other}"))),
             }
         };
         let error = match pick("Error", "ErrorPath") {
-            Ok(error) => error.unwrap_or_default(),
-            Err(e) => return e,
+            Ok(error) => error,
+            Err(e) => return e.into(),
         };
         let cause = match pick("Cause", "CausePath") {
-            Ok(cause) => cause.unwrap_or_default(),
-            Err(e) => return e,
+            Ok(cause) => cause,
+            Err(e) => return e.into(),
         };
-        StatesError::new(error, cause)
+        Failure {
+            error_absent: error.is_none(),
+            cause_absent: cause.is_none(),
+            ..StatesError::new(error.unwrap_or_default(), cause.unwrap_or_default()).into()
+        }
     }
 
     /// Task, Parallel and Map: the work, retried and caught as the state says.
@@ -476,12 +522,13 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         loop {
             self.context["State"]["RetryCount"] = json!(retry_count);
             let attempt = self.attempt(name, state, &raw, retry_count).await;
-            let error = match attempt {
+            let failure = match attempt {
                 Ok(output) => return Ok(Self::transition(state, output)),
-                Err(failure) => failure.error,
+                Err(failure) => failure,
             };
+            let error = failure.error.clone();
             if error.error == names::TIMEOUT && self.past_deadline() {
-                return Err(error.into());
+                return Err(failure);
             }
             let retrier = retriers.iter().enumerate().find(|(_, r)| matches_error(r, &error));
             if let Some((index, retrier)) = retrier {
@@ -502,7 +549,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 }
             }
             let catcher = state["Catch"].as_array().into_iter().flatten().find(|c| matches_error(c, &error));
-            let Some(catcher) = catcher else { return Err(error.into()) };
+            let Some(catcher) = catcher else { return Err(failure) };
             let next = catcher["Next"].as_str().unwrap_or_default().to_owned();
             self.note(format!("{name}: caught {} -> {next}", error.error));
             let error_output = json!({"Error": error.error, "Cause": error.cause});
@@ -580,6 +627,9 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         };
         let started = Instant::now();
         let mut result = self.tasks.run(&call).await;
+        if result.as_ref().is_ok_and(too_big) {
+            result = Err(data_limit_exceeded(if lambda { &resource } else { &resource_type }));
+        }
         if let Some(seconds) = timeout
             && result.is_ok()
             && started.elapsed() > Duration::from_secs(seconds)
@@ -659,7 +709,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             }
         } else {
             match state["ItemsPath"].as_str() {
-                Some(path) => paths::read(path, &input, &self.context).map_err(runtime)?,
+                Some(path) => read_path(path, &input, &self.context)?,
                 None => input.clone(),
             }
         };
@@ -689,9 +739,12 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 })?;
                 Some(n)
             }
-            (value, _) => value.as_u64(),
+            (value, _) => match state["MaxConcurrencyPath"].as_str() {
+                Some(path) => Some(max_concurrency_at(path, &input, &self.context)?),
+                None => value.as_u64(),
+            },
         };
-        let concurrency = concurrency.filter(|n| *n > 0).map(|n| n as usize);
+        let concurrency = concurrency.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0);
         let outer_variables = self.variables.clone();
         self.record("MapStateStarted", json!({"mapStateStartedEventDetails": {"length": items.len()}}));
         let start = self.clock;
@@ -714,14 +767,21 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             let item_input = match (&selector, jsonata) {
                 (Some(template), true) => {
                     let states = json!({"input": input, "context": self.context});
-                    self.jsonata_render(template, "ItemSelector", &states)?
+                    self.jsonata_render(template, "ItemSelector", &states)
                 }
-                (Some(template), false) => payload::render(template, &input, &self.context)?,
-                (None, _) => item,
+                (Some(template), false) => payload::render(template, &input, &self.context),
+                (None, _) => Ok(item),
             };
+            // Only the ItemSelector sees the Map context (the definition refuses $$.Map anywhere else).
+            if let Value::Object(context) = &mut self.context {
+                context.remove("Map");
+            }
             // Each iteration reads the variables around it; what it assigns stays in the iteration.
             self.variables = outer_variables.clone();
-            let result = self.run_machine(&processor, item_input).await;
+            let result = match item_input {
+                Ok(item_input) => self.run_machine(&processor, item_input).await,
+                Err(error) => Err(error.into()),
+            };
             self.variables = outer_variables.clone();
             self.context["State"] = saved_state.clone();
             match result {
@@ -738,16 +798,10 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                         json!({"mapIterationFailedEventDetails": {"name": name, "index": index}}),
                     );
                     self.record("MapStateFailed", json!({}));
-                    if let Value::Object(context) = &mut self.context {
-                        context.remove("Map");
-                    }
                     return Err(failure);
                 }
             }
             finished.push(self.clock);
-        }
-        if let Value::Object(context) = &mut self.context {
-            context.remove("Map");
         }
         self.clock = finished.iter().copied().max().unwrap_or(start);
         self.record("MapStateSucceeded", json!({}));
@@ -881,7 +935,11 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                 };
                 let error = text("Error")?;
                 let cause = text("Cause")?;
-                Err(StatesError::new(error.unwrap_or_default(), cause.unwrap_or_default()).into())
+                Err(Failure {
+                    error_absent: error.is_none(),
+                    cause_absent: cause.is_none(),
+                    ..StatesError::new(error.unwrap_or_default(), cause.unwrap_or_default()).into()
+                })
             }
             other => Err(StatesError::runtime(format!("unknown state type {other}")).into()),
         }
@@ -911,9 +969,11 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
     }
 
     /// `InputPath`, then `Parameters`.
+    /// `InputPath`, then `Parameters` (which on a Map state is the legacy name of `ItemSelector`,
+    /// applied per item).
     fn effective_input(&self, state: &Value, raw: &Value) -> Result<Value, Failure> {
         let input = input_path(state, raw, &self.context)?;
-        match state.get("Parameters") {
+        match state.get("Parameters").filter(|_| state["Type"] != "Map") {
             Some(template) => Ok(payload::render(template, &input, &self.context)?),
             None => Ok(input),
         }
@@ -946,7 +1006,7 @@ fn matches_error(rule: &Value, error: &StatesError) -> bool {
 fn input_path(state: &Value, raw: &Value, context: &Value) -> Result<Value, StatesError> {
     match state.get("InputPath") {
         Some(Value::Null) => Ok(json!({})),
-        Some(Value::String(path)) => paths::read(path, raw, context).map_err(runtime),
+        Some(Value::String(path)) => read_path(path, raw, context),
         _ => Ok(raw.clone()),
     }
 }
@@ -954,9 +1014,77 @@ fn input_path(state: &Value, raw: &Value, context: &Value) -> Result<Value, Stat
 fn output_path(state: &Value, combined: Value, context: &Value) -> Result<Value, StatesError> {
     match state.get("OutputPath") {
         Some(Value::Null) => Ok(json!({})),
-        Some(Value::String(path)) => paths::read(path, &combined, context).map_err(runtime),
+        Some(Value::String(path)) => read_path(path, &combined, context),
         _ => Ok(combined),
     }
+}
+
+/// Reads a path field (`InputPath`, `OutputPath`, `ItemsPath`, ...); one that matches nothing is
+/// `States.Runtime` with AWS's cause, `Invalid path '<path>' : <Jayway's reason>`.
+fn read_path(path: &str, document: &Value, context: &Value) -> Result<Value, StatesError> {
+    paths::read(path, document, context).map_err(|err| match err {
+        PathError::Missing(_) => {
+            let (relative, searched) = match path.strip_prefix('$') {
+                Some(rest) if rest.starts_with('$') => (rest, context),
+                _ => (path, document),
+            };
+            StatesError::runtime(format!("Invalid path '{path}' : {}", paths::describe_missing(relative, searched)))
+        }
+        other => runtime(other),
+    })
+}
+
+/// The whole, non-negative number of seconds `SecondsPath` names, or AWS's error for any other value.
+fn seconds_at(path: &str, input: &Value, context: &Value) -> Result<i64, StatesError> {
+    let value = match paths::read(path, input, context) {
+        Ok(value) => value,
+        Err(PathError::Missing(_)) => {
+            return Err(StatesError::runtime(format!(
+                "The SecondsPath parameter does not reference an input value: {path}"
+            )));
+        }
+        Err(other) => return Err(runtime(other)),
+    };
+    let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    match value.as_i64() {
+        Some(seconds) if seconds >= 0 => Ok(seconds),
+        Some(_) => Err(StatesError::runtime(format!(
+            "The SecondsPath parameter references a negative value: {path} == {shown}"
+        ))),
+        None => Err(StatesError::runtime(format!(
+            "The SecondsPath parameter cannot be parsed as a long value: {path} == {shown}"
+        ))),
+    }
+}
+
+/// The `MaxConcurrencyPath` limit: a non-negative integer (0 for no limit), else `States.Runtime`
+/// with AWS's cause (LocalStack snapshots `test_max_concurrency_path`).
+fn max_concurrency_at(path: &str, input: &Value, context: &Value) -> Result<u64, StatesError> {
+    let value = read_path(path, input, context)?;
+    match (value.as_u64(), value.as_i64()) {
+        (Some(limit), _) => Ok(limit),
+        (None, Some(negative)) => Err(StatesError::runtime(format!(
+            "Expected non-negative integer for MaxConcurrency, got '{negative}' instead."
+        ))),
+        (None, None) => {
+            let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            Err(StatesError::runtime(format!(
+                "The MaxConcurrencyPath field refers to value \"{shown}\" which is not a valid integer: {path}"
+            )))
+        }
+    }
+}
+
+/// Prefixes a `States.Runtime` cause with the state it happened in, as AWS does, once.
+fn locate(mut failure: Failure, state: &str, entered_id: usize) -> Failure {
+    if failure.error.error == names::RUNTIME && !failure.located {
+        failure.error.cause = format!(
+            "An error occurred while executing the state '{state}' (entered at the event id #{entered_id}). {}",
+            failure.error.cause
+        );
+        failure.located = true;
+    }
+    failure
 }
 
 fn runtime(err: PathError) -> StatesError {

@@ -498,14 +498,52 @@ fn fill(template: &str, placeholders: &[usize], values: &[Value]) -> Result<Stri
     let mut from = 0;
     for (&at, value) in placeholders.iter().zip(values) {
         text.push_str(template.get(from..at).unwrap_or_default());
-        match value {
-            Value::String(inserted) => text.push_str(inserted),
-            other => text.push_str(&other.to_string()),
-        }
+        java_text(value, &mut text);
         from = at + 2;
     }
     text.push_str(template.get(from..).unwrap_or_default());
     Ok(text)
+}
+
+/// `value` with every -0.0 replaced by the integer 0.
+fn without_negative_zero(value: Value) -> Value {
+    match value {
+        Value::Number(number) if number.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => Value::from(0),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_negative_zero).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, without_negative_zero(v))).collect()),
+        other => other,
+    }
+}
+
+/// Appends `value` as AWS's `States.Format` prints it: Java's `toString` of the parsed value, so
+/// strings bare at any depth, objects as `{a=1, b=[]}` and arrays as `[1, x]`.
+fn java_text(value: &Value, out: &mut String) {
+    match value {
+        Value::String(text) => out.push_str(text),
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                java_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (n, (key, item)) in map.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(key);
+                out.push('=');
+                java_text(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// Runs a function other than `States.Format` on its evaluated arguments; the error is the problem alone.
@@ -516,7 +554,13 @@ fn apply(function: Function, arguments: Vec<Value>) -> Result<Value, String> {
         Function::StringToJson => {
             let [text] = exactly(arguments)?;
             let text = string(&text, "the argument")?;
-            serde_json::from_str(text).map_err(|e| format!("the argument is not JSON text: {e}"))
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            let parsed = serde_json::from_str(text).map_err(|e| format!("the argument is not JSON text: {e}"))?;
+            // serde_json reads the integer `-0` as the float -0.0; AWS (Jackson) reads it as 0.
+            let float_zero = text.contains("-0.") || text.contains("-0e") || text.contains("-0E");
+            Ok(if float_zero { parsed } else { without_negative_zero(parsed) })
         }
         Function::JsonToString => {
             let [value] = exactly(arguments)?;
@@ -929,11 +973,12 @@ mod tests {
     }
 
     #[test]
-    fn format_inserts_strings_raw_and_other_values_as_json() {
-        let input = json!({"obj": {"a": [1, "x"]}});
+    fn format_renders_values_as_java_does_not_as_json() {
+        // LocalStack snapshot test_format_2: an object argument prints as {Arg1=1, Arg2=[]}.
+        let input = json!({"obj": {"Arg1": 1, "Arg2": []}, "list": [1, "x", null, {"k": true}]});
         assert_eq!(
-            run("States.Format('{}|{}|{}|{}|{}|{}', 'text', 1, -2.5, true, null, $.obj)", &input),
-            Ok(json!("text|1|-2.5|true|null|{\"a\":[1,\"x\"]}"))
+            run("States.Format('{}|{}|{}|{}|{}|{}|{}', 'text', 1, -2.5, true, null, $.obj, $.list)", &input),
+            Ok(json!("text|1|-2.5|true|null|{Arg1=1, Arg2=[]}|[1, x, null, {k=true}]"))
         );
     }
 
@@ -1104,6 +1149,14 @@ mod tests {
             Ok(json!("015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"))
         );
         assert_failure("States.Hash($.big, 'MD5')", &input, &["States.Hash", "10001 characters"]);
+    }
+
+    #[test]
+    fn string_to_json_of_blank_text_is_null() {
+        // LocalStack snapshot test_string_to_json: "" and " " give null.
+        assert_eq!(run("States.StringToJson($.t)", &json!({"t": ""})), Ok(Value::Null));
+        assert_eq!(run("States.StringToJson($.t)", &json!({"t": "  "})), Ok(Value::Null));
+        assert_eq!(run("States.StringToJson($.t)", &json!({"t": "-0"})), Ok(json!(0)));
     }
 
     #[test]

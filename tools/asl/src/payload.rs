@@ -11,7 +11,8 @@ use crate::paths::{self, PathError};
 
 /// Builds the payload `template` describes from `input` and the `context` object.
 ///
-/// A path that matches nothing is `States.ParameterPathFailure`; a failing intrinsic is
+/// A path that matches nothing is `States.Runtime` (as AWS records it, not the
+/// `States.ParameterPathFailure` the specification names); a failing intrinsic is
 /// `States.IntrinsicFailure`.
 pub fn render(template: &Value, input: &Value, context: &Value) -> Result<Value, StatesError> {
     match template {
@@ -23,7 +24,7 @@ pub fn render(template: &Value, input: &Value, context: &Value) -> Result<Value,
                         let expression = value.as_str().ok_or_else(|| {
                             StatesError::parameter_path(format!("the value of {name:?} must be a path or an intrinsic"))
                         })?;
-                        out.insert(bare.to_owned(), resolve(expression, input, context)?);
+                        out.insert(bare.to_owned(), resolve_field(expression, name, input, context)?);
                     }
                     None => {
                         out.insert(name.clone(), render(value, input, context)?);
@@ -39,16 +40,24 @@ pub fn render(template: &Value, input: &Value, context: &Value) -> Result<Value,
     }
 }
 
-/// The value of one `.$` field: a path (`$...`, `$$...`) or an intrinsic call (`States....`).
-pub fn resolve(expression: &str, input: &Value, context: &Value) -> Result<Value, StatesError> {
+/// The value of the field `field` (`name.$`, `ErrorPath`, ...): a path (`$...`, `$$...`) or an
+/// intrinsic call (`States....`).
+///
+/// A path that matches nothing is `States.Runtime` with AWS's cause: the path, the field and the
+/// document it was read from as compact JSON (the state input, or for `$$` paths the context
+/// object).
+pub fn resolve_field(expression: &str, field: &str, input: &Value, context: &Value) -> Result<Value, StatesError> {
     if intrinsics::is_intrinsic(expression) {
         return intrinsics::evaluate(expression, input, context);
     }
     paths::read(expression, input, context).map_err(|e| match e {
         PathError::Missing(path) => {
-            StatesError::parameter_path(format!("the JSONPath {path:?} could not be found in the input {input}"))
+            let document = if path.starts_with("$$") { context } else { input };
+            StatesError::runtime(format!(
+                "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{document}'"
+            ))
         }
-        other => StatesError::parameter_path(other.to_string()),
+        other => StatesError::runtime(other.to_string()),
     })
 }
 
@@ -79,8 +88,12 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_path_is_a_parameter_path_failure() {
-        let err = render(&json!({"x.$": "$.nope"}), &json!({}), &json!({})).expect_err("missing");
-        assert_eq!(err.error, "States.ParameterPathFailure");
+    fn a_missing_path_is_a_runtime_error_naming_the_field_and_input() {
+        let err = render(&json!({"x.$": "$.nope"}), &json!({"a": [1]}), &json!({})).expect_err("missing");
+        assert_eq!(err.error, "States.Runtime");
+        assert_eq!(
+            err.cause,
+            "The JSONPath '$.nope' specified for the field 'x.$' could not be found in the input '{\"a\":[1]}'"
+        );
     }
 }

@@ -201,18 +201,83 @@ async fn a_result_path_through_a_string_fails_with_result_path_match_failure() {
 }
 
 #[tokio::test]
-async fn a_missing_parameter_path_fails_with_parameter_path_failure_which_catch_can_handle() {
+async fn a_missing_parameter_path_is_a_runtime_error_that_names_the_state_and_field() {
+    // AWS records States.Runtime (not ParameterPathFailure), uncatchable, with this cause.
     let machine = json!({
         "StartAt": "Work",
         "States": {
             "Work": {"Type": "Task", "Resource": LAMBDA, "Parameters": {"x.$": "$.nope"}, "End": true,
-                "Catch": [{"ErrorEquals": ["States.ParameterPathFailure"], "Next": "Caught"}]},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]},
             "Caught": {"Type": "Pass", "End": true}
         }
     });
-    let outcome = run(&no_tasks(), machine, json!({})).await;
-    assert_eq!(outcome.status, Status::Succeeded);
-    assert_eq!(outcome.output.as_ref().map(|o| o["Error"].clone()), Some(json!("States.ParameterPathFailure")));
+    let outcome = run(&no_tasks(), machine, json!({"a": 1})).await;
+    assert_eq!(outcome.status, Status::Failed);
+    assert_eq!(outcome.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some(
+            "An error occurred while executing the state 'Work' (entered at the event id #2). \
+             The JSONPath '$.nope' specified for the field 'x.$' could not be found in the input '{\"a\":1}'"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_error_is_not_caught_even_when_named() {
+    let answer = Tasks::new(|_: &TaskCall| Ok(json!({})));
+    let machine = json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": LAMBDA, "OutputPath": "$.no.such.path", "Next": "Done",
+            "Catch": [{"ErrorEquals": ["States.Runtime"], "Next": "Caught"}]},
+        "Caught": {"Type": "Pass", "End": true},
+        "Done": {"Type": "Pass", "End": true}
+    }});
+    let outcome = run(&answer, machine, json!({})).await;
+    assert_eq!(outcome.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some(
+            "An error occurred while executing the state 'Work' (entered at the event id #2). \
+             Invalid path '$.no.such.path' : Missing property in path $['no']"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_fail_state_without_error_or_cause_reports_neither() {
+    let outcome = run(&no_tasks(), one_state(json!({"Type": "Fail"})), json!({})).await;
+    assert_eq!((outcome.status, outcome.error.as_deref(), outcome.cause.as_deref()), (Status::Failed, None, None));
+    let last = serde_json::to_value(outcome.history.last().expect("event")).expect("json");
+    assert_eq!(last["executionFailedEventDetails"], json!({}));
+}
+
+#[tokio::test]
+async fn seconds_path_must_name_a_non_negative_whole_number() {
+    let machine = one_state(json!({"Type": "Wait", "SecondsPath": "$.s", "End": true}));
+    for (seconds, why) in [
+        (json!(-1), "The SecondsPath parameter references a negative value: $.s == -1"),
+        (json!(1.5), "The SecondsPath parameter cannot be parsed as a long value: $.s == 1.5"),
+    ] {
+        let outcome = run(&no_tasks(), machine.clone(), json!({"s": seconds})).await;
+        assert_eq!(outcome.error.as_deref(), Some("States.Runtime"));
+        let expected =
+            format!("An error occurred while executing the state 'Only' (entered at the event id #2). {why}");
+        assert_eq!(outcome.cause, Some(expected));
+    }
+}
+
+#[tokio::test]
+async fn a_task_result_over_256_kib_is_data_limit_exceeded_and_catchable() {
+    let big = Tasks::new(|_: &TaskCall| Ok(json!({"blob": "a".repeat(262_144)})));
+    let machine = json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": LAMBDA, "End": true, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]},
+        "Caught": {"Type": "Pass", "End": true}
+    }});
+    let outcome = run(&big, machine, json!({})).await;
+    let cause = format!(
+        "The state/task '{LAMBDA}' returned a result with a size exceeding the maximum number of bytes service limit."
+    );
+    assert_eq!(outcome.output, Some(json!({"Error": "States.DataLimitExceeded", "Cause": cause})));
 }
 
 #[tokio::test]
@@ -436,4 +501,53 @@ fn the_diagram_shows_states_and_labelled_edges() {
     {
         assert!(mermaid.contains(expected), "missing {expected} in\n{mermaid}");
     }
+}
+
+fn map_with_concurrency_path() -> Value {
+    one_state(json!({"Type": "Map", "End": true, "ItemsPath": "$.Values", "MaxConcurrencyPath": "$.Limit",
+        "ItemProcessor": {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 10, "End": true}}}}))
+}
+
+#[tokio::test]
+async fn max_concurrency_path_limits_the_iterations_in_flight() {
+    let one_at_a_time = run(&no_tasks(), map_with_concurrency_path(), json!({"Limit": 1, "Values": [1, 2, 3]})).await;
+    assert_eq!(one_at_a_time.output, Some(json!([1, 2, 3])));
+    assert_eq!(one_at_a_time.virtual_duration, Duration::from_secs(30));
+    let unlimited = run(&no_tasks(), map_with_concurrency_path(), json!({"Limit": 0, "Values": [1, 2, 3]})).await;
+    assert_eq!(unlimited.virtual_duration, Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn max_concurrency_path_to_a_non_integer_is_a_runtime_error() {
+    let outcome = run(&no_tasks(), map_with_concurrency_path(), json!({"Limit": "NoNumber", "Values": [1]})).await;
+    assert_eq!(outcome.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some(
+            "An error occurred while executing the state 'Only' (entered at the event id #2). \
+             The MaxConcurrencyPath field refers to value \"NoNumber\" which is not a valid integer: $.Limit"
+        )
+    );
+}
+
+#[tokio::test]
+async fn legacy_map_parameters_read_the_map_context_per_item() {
+    let machine = one_state(json!({"Type": "Map", "End": true,
+        "Parameters": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}));
+    let outcome = run(&no_tasks(), machine, json!(["a", "b"])).await;
+    assert_eq!(outcome.output, Some(json!([{"v": "a", "i": 0}, {"v": "b", "i": 1}])));
+}
+
+#[test]
+fn the_map_context_outside_an_item_selector_is_refused() {
+    let inside = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true,
+            "Parameters": {"i.$": "$$.Map.Item.Index"}}}}}}});
+    let refused = Definition::from_value(inside).expect_err("$$.Map inside an iteration");
+    assert!(refused.0.contains("$$.Map"), "{refused}");
+    let selector = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemSelector": {"i.$": "$$.Map.Item.Index"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}}});
+    assert!(Definition::from_value(selector).is_ok());
 }
