@@ -377,6 +377,7 @@ async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.report {
         report::check_destination(path).map_err(|e| e.to_string())?;
     }
+    check_definition(&args.definition)?;
     let entries = history_entries(args)?;
     let routes = args.routes.as_deref().map(rules_file).transpose()?;
     let compare = args.compare.as_deref().map(rules_file).transpose()?;

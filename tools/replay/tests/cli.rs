@@ -312,3 +312,16 @@ fn the_diagram_of_the_product_state_machine_follows_the_file() {
     assert!(in_file_order, "{drawn:?}, but the file lists {listed:?}");
     assert_eq!(drawn.first().map(String::as_str), Some("Prepare"));
 }
+
+#[test]
+fn replay_history_refuses_a_definition_that_is_not_a_state_machine_before_anything_runs() {
+    // GIVEN no emulator (resetting it would be the first thing a history replay does)
+    let root = repo_root();
+    let output =
+        replay(&["history", "events/histories/storm.jsonl", "--definition", "infra/template.yaml", "--quiet"], &root);
+    // THEN the definition is refused by name, not the missing emulator
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("replay: NotAStateMachine: infra/template.yaml"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
