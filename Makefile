@@ -23,6 +23,8 @@ export SAM_CLI_TELEMETRY := 0
 # the sample rules unless told otherwise (ROUTES=infra/routes.yaml tries your own).
 ROUTES      ?= infra/routes.example.yaml
 HISTORY     ?= events/histories/storm.jsonl
+INPUT       ?= events/first-response/restart-verified.json
+REPLAY_ARGS ?=
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT) AWS_REGION=$${AWS_REGION:-eu-west-1} \
 	SLACK_API_URL=http://127.0.0.1:$(SLACK_PORT)/api/ ROUTES_FILE=$(ROUTES)
 
@@ -75,6 +77,11 @@ demo: emulator slack-emulator ## The main job: replay the sample alarm through r
 replay: emulator slack-emulator ## Replay any alarm event through router and state machine: make replay EVENT=events/alarm-router/metric-alarm.json
 	cargo build --quiet -p replay
 	$(LOCAL_ENV) target/debug/replay event $(EVENT)
+
+.PHONY: replay-run
+replay-run: emulator slack-emulator ## Run the state machine on an execution input: make replay-run INPUT=events/first-response/restart-verified.json [REPLAY_ARGS=--alarm-stays]
+	cargo build --quiet -p replay
+	$(LOCAL_ENV) target/debug/replay run statemachines/first-response.asl.json --input $(INPUT) $(REPLAY_ARGS)
 
 .PHONY: history
 history: emulator slack-emulator ## Replay a whole alarm history (JSON Lines): make history HISTORY=events/histories/maintenance-night.jsonl [REPORT=report.html]

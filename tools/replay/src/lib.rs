@@ -3,6 +3,8 @@
 //! integrations (SNS, Incident Manager) going through the Rust SDK to the local emulator.
 
 pub mod cloudwatch;
+pub mod definition_file;
+pub mod execution_history;
 pub mod history;
 pub mod report;
 
@@ -10,11 +12,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use asl::mocks::{Mocked, TestCase};
-use asl::{Definition, ExecutionSettings, Executor, Outcome, Refused, StatesError, TaskCall, TaskRunner, TraceEvent};
+use asl::{Definition, ExecutionSettings, Executor, Outcome, StatesError, TaskCall, TaskRunner, TraceEvent};
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::StateValue;
 use local_invoke::{Emulator, Function};
 use serde_json::{Value, json};
+
+pub use definition_file::{DefinitionError, LoadedDefinition};
 
 /// The service integrations replay runs for real; other resources must be mocked.
 pub const SNS_PUBLISH: &str = "arn:aws:states:::sns:publish";
@@ -22,10 +26,18 @@ pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 pub const START_INCIDENT: &str = "arn:aws:states:::aws-sdk:ssmincidents:startIncident";
 
 /// Reads a definition file and fills its `${Placeholders}` the way the SAM template does,
-/// with the emulator's ARNs.
-pub fn load_definition(path: &Path, region: &str, topic_arn: &str) -> Result<Definition, Refused> {
-    let text = std::fs::read_to_string(path).map_err(|e| Refused(format!("{}: {e}", path.display())))?;
-    Definition::parse(&text, &local_invoke::local_substitutions(region, topic_arn))
+/// with the emulator's ARNs; a file that is not a state machine is refused as `NotAStateMachine`.
+pub fn load_definition(path: &Path, region: &str, topic_arn: &str) -> Result<Definition, DefinitionError> {
+    load_definition_in_order(path, region, topic_arn).map(|loaded| loaded.definition)
+}
+
+/// [`load_definition`], with the order the file lists the states in (for the diagram).
+pub fn load_definition_in_order(
+    path: &Path,
+    region: &str,
+    topic_arn: &str,
+) -> Result<LoadedDefinition, DefinitionError> {
+    definition_file::load(path, &local_invoke::local_substitutions(region, topic_arn))
 }
 
 /// The function a Lambda ARN names, when it is one of the project's.

@@ -11,7 +11,10 @@ use asl::{Outcome, Status, TraceEvent};
 use clap::{Args, Parser, Subcommand};
 use local_invoke::{ACCOUNT, DEFAULT_ENDPOINT, DEFAULT_REGION, Emulator, Function, STATE_MACHINE_NAME, TOPIC_NAME};
 use replay::report::{self, Report, Run};
-use replay::{ProductTasks, SimulatedAlarm, TraceWriter, execute, load_definition, settings, unsupported_tasks};
+use replay::{
+    ProductTasks, SimulatedAlarm, TraceWriter, execute, execution_history, load_definition, load_definition_in_order,
+    settings, unsupported_tasks,
+};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -97,7 +100,8 @@ struct RunOptions {
     /// The test case of the mock file to apply.
     #[arg(long, requires = "mocks")]
     test_case: Option<String>,
-    /// Write the execution history, in AWS's event shape, to this file.
+    /// Write the execution history, in AWS's event shape, to this file (a path that cannot be
+    /// written is refused before anything runs).
     #[arg(long)]
     history: Option<PathBuf>,
     /// No trace; only the final JSON line.
@@ -115,6 +119,22 @@ struct RunOptions {
 impl RunOptions {
     fn simulated_alarm(&self) -> SimulatedAlarm {
         SimulatedAlarm { recovers_after: (!self.alarm_stays).then_some(self.alarm_recovers_after) }
+    }
+
+    /// Refuses, before anything runs, options that could only fail once the execution has run.
+    fn check(&self) -> Result<(), String> {
+        match &self.history {
+            Some(path) => execution_history::check_destination(path).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the execution history when `--history` asks for it.
+    fn write_history(&self, outcome: &Outcome) -> Result<(), String> {
+        match &self.history {
+            Some(path) => execution_history::write(path, outcome).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -150,10 +170,19 @@ fn region() -> String {
     shared::optional_env("AWS_REGION").unwrap_or_else(|| DEFAULT_REGION.to_owned())
 }
 
+/// The alert topic's ARN in the emulator, before the emulator is asked.
+fn default_topic_arn() -> String {
+    format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC_NAME}", region())
+}
+
+/// Refuses, before anything runs, a definition the executor would refuse once the emulator is set up.
+fn check_definition(definition: &Path) -> Result<(), String> {
+    load_definition(definition, &region(), &default_topic_arn()).map(|_| ()).map_err(|e| e.to_string())
+}
+
 fn diagram(definition: &Path) -> Result<ExitCode, String> {
-    let topic = format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC_NAME}", region());
-    let definition = load_definition(definition, &region(), &topic).map_err(|e| e.to_string())?;
-    print!("{}", asl::diagram::mermaid(&definition));
+    let loaded = load_definition_in_order(definition, &region(), &default_topic_arn()).map_err(|e| e.to_string())?;
+    print!("{}", asl::diagram::mermaid_ordered(&loaded.definition, &loaded.state_order));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -167,7 +196,7 @@ async fn product_tasks(required: bool, alarm: SimulatedAlarm) -> Result<ProductT
         Err(e) => {
             eprintln!("replay: warning: {e}; tasks that call AWS will fail");
             Emulator {
-                topic_arn: format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC_NAME}", region()),
+                topic_arn: default_topic_arn(),
                 state_machine_arn: format!("arn:aws:states:{}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}", region()),
                 state_table: local_invoke::STATE_TABLE_NAME.to_owned(),
                 slack_api_url: local_invoke::local_slack_api_url(),
@@ -187,6 +216,8 @@ fn mocks(options: &RunOptions, definition: &Path) -> Result<Option<TestCase>, St
 }
 
 async fn run(definition_path: &Path, input: &Path, options: &RunOptions) -> Result<ExitCode, String> {
+    options.check()?;
+    check_definition(definition_path)?;
     let input: Value = std::fs::read_to_string(input)
         .map_err(|e| format!("{}: {e}", input.display()))
         .and_then(|text| serde_json::from_str(&text).map_err(|e| format!("{}: {e}", input.display())))?;
@@ -194,10 +225,13 @@ async fn run(definition_path: &Path, input: &Path, options: &RunOptions) -> Resu
     let name = format!("replay-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
     let outcome = replay_execution(&tasks, definition_path, options, input, &name).await?;
     println!("{}", outcome.summary());
+    options.write_history(&outcome)?;
     Ok(exit_code(&outcome))
 }
 
 async fn event_command(event: &Path, definition_path: &Path, options: &RunOptions) -> Result<ExitCode, String> {
+    options.check()?;
+    check_definition(definition_path)?;
     let text = std::fs::read_to_string(event).map_err(|e| format!("{}: {e}", event.display()))?;
     let payload: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
     let tasks = product_tasks(true, options.simulated_alarm()).await?;
@@ -230,6 +264,7 @@ async fn event_command(event: &Path, definition_path: &Path, options: &RunOption
     let mut result = outcome.summary();
     result["decision"] = brief;
     println!("{result}");
+    options.write_history(&outcome)?;
     Ok(exit_code(&outcome))
 }
 
@@ -342,6 +377,7 @@ async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.report {
         report::check_destination(path).map_err(|e| e.to_string())?;
     }
+    check_definition(&args.definition)?;
     let entries = history_entries(args)?;
     let routes = args.routes.as_deref().map(rules_file).transpose()?;
     let compare = args.compare.as_deref().map(rules_file).transpose()?;
@@ -432,11 +468,6 @@ async fn replay_execution(
             outcome.virtual_duration.as_secs_f64(),
             outcome.wall_duration.as_secs_f64()
         );
-    }
-    if let Some(path) = &options.history {
-        let history = json!({"events": outcome.history});
-        let text = serde_json::to_string_pretty(&history).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(outcome)
 }
