@@ -72,17 +72,46 @@ fn a_failed_execution_exits_non_zero_with_its_error() {
 }
 
 #[test]
-fn a_jsonata_definition_is_refused_by_name() {
+fn a_jsonata_state_machine_with_variables_runs_and_its_history_shows_the_assignments() {
     let dir = scratch("jsonata");
     write(
         &dir,
         "machine.json",
-        &json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+        &json!({"QueryLanguage": "JSONata", "StartAt": "Remember", "States": {
+            "Remember": {"Type": "Pass", "Assign": {"who": "{% $states.input.name %}"}, "Next": "Check"},
+            "Check": {"Type": "Choice", "Choices": [
+                {"Condition": "{% $who = 'ops' %}", "Next": "Greet"}], "Default": "Stop"},
+            "Greet": {"Type": "Pass", "Output": {"greeting": "{% 'hello ' & $who %}"}, "End": true},
+            "Stop": {"Type": "Fail", "Error": "Stranger"}
+        }}),
+    );
+    write(&dir, "input.json", &json!({"name": "ops"}));
+    let output = replay(&["run", "machine.json", "--input", "input.json", "--history", "history.json"], &dir);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(last_json_line(&output), json!({"status": "SUCCEEDED", "output": {"greeting": "hello ops"}}));
+    let history: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).expect("history"))
+        .expect("history is JSON");
+    let remembered = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "PassStateExited")
+        .expect("the first Pass state exited");
+    assert_eq!(remembered["stateExitedEventDetails"]["assignedVariables"], json!({"who": "\"ops\""}));
+}
+
+#[test]
+fn what_replay_cannot_run_faithfully_is_refused_by_name() {
+    let dir = scratch("refused");
+    write(
+        &dir,
+        "machine.json",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"x": 1}, "End": true}}}),
     );
     write(&dir, "input.json", &json!({}));
     let output = replay(&["run", "machine.json", "--input", "input.json"], &dir);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("JSONata"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Assign in a JSONPath state"));
     assert!(output.stdout.is_empty());
 }
 
