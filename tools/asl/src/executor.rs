@@ -186,7 +186,14 @@ pub struct Executor<'r, R: TaskRunner> {
     variables: Map<String, Value>,
     /// What the current state assigned, for its StateExited event.
     assigned: Map<String, Value>,
+    /// The event the next event follows (`previousEventId`): 0 before the first state, and within a
+    /// Parallel branch or Map iteration the branch's own last event.
+    source: u64,
 }
+
+/// Events after which the next event still follows the event before them, as AWS chains them.
+const KEEPS_SOURCE: &[&str] =
+    &["ExecutionStarted", "ParallelStateSucceeded", "MapStateSucceeded", "MapIterationSucceeded", "MapIterationFailed"];
 
 impl<'r, R: TaskRunner> Executor<'r, R> {
     pub fn new(tasks: &'r R, settings: &ExecutionSettings) -> Self {
@@ -212,6 +219,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             jsonata_default: false,
             variables: Map::new(),
             assigned: Map::new(),
+            source: 0,
         }
     }
 
@@ -289,9 +297,13 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
 
     fn record(&mut self, kind: &str, details: Value) {
         let id = self.history.len() as u64 + 1;
+        let previous_event_id = self.source;
+        if !KEEPS_SOURCE.contains(&kind) {
+            self.source = id;
+        }
         let event = HistoryEvent {
             id,
-            previous_event_id: id - 1,
+            previous_event_id,
             timestamp: time(self.clock),
             kind: kind.to_owned(),
             details: match details {
@@ -678,12 +690,19 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         let mut results = Vec::new();
         let saved_state = self.context["State"].clone();
         let outer_variables = self.variables.clone();
+        // Each branch's events follow ParallelStateStarted; the state's next event follows the
+        // latest event of any branch.
+        let fork = self.source;
+        let mut joined = fork;
         for branch in state["Branches"].as_array().into_iter().flatten() {
             self.clock = start;
+            self.source = fork;
             // Each branch reads the variables around it; what it assigns stays in the branch.
             self.variables = outer_variables.clone();
             let result = self.run_machine(branch, input.clone()).await;
             self.variables = outer_variables.clone();
+            joined = joined.max(self.source);
+            self.source = joined;
             match result {
                 Ok(output) => results.push(output),
                 Err(failure) => {
@@ -751,12 +770,21 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         let mut finished: Vec<DateTime<Utc>> = Vec::new();
         let mut results = Vec::with_capacity(items.len());
         let saved_state = self.context["State"].clone();
+        // Each iteration's events follow MapStateStarted, or, when it waited for a slot, the last
+        // event of the iteration that held the slot before it.
+        let fork = self.source;
+        let mut joined = fork;
+        let mut slot_sources: Vec<u64> = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             // An iteration starts when a slot is free: at once without a limit, else when the
             // iteration `concurrency` places earlier has finished.
             self.clock = match concurrency {
                 Some(limit) if index >= limit => finished.get(index - limit).copied().unwrap_or(start),
                 _ => start,
+            };
+            self.source = match concurrency {
+                Some(limit) if index >= limit => slot_sources.get(index - limit).copied().unwrap_or(fork),
+                _ => fork,
             };
             let name = state_name(&saved_state);
             self.record(
@@ -784,6 +812,8 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             };
             self.variables = outer_variables.clone();
             self.context["State"] = saved_state.clone();
+            slot_sources.push(self.source);
+            joined = joined.max(self.source);
             match result {
                 Ok(output) => {
                     self.record(
@@ -797,6 +827,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
                         "MapIterationFailed",
                         json!({"mapIterationFailedEventDetails": {"name": name, "index": index}}),
                     );
+                    self.source = joined;
                     self.record("MapStateFailed", json!({}));
                     return Err(failure);
                 }
@@ -804,6 +835,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             finished.push(self.clock);
         }
         self.clock = finished.iter().copied().max().unwrap_or(start);
+        self.source = joined;
         self.record("MapStateSucceeded", json!({}));
         Ok(Value::Array(results))
     }
@@ -812,7 +844,15 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
     fn jsonata_render(&mut self, template: &Value, field: &str, states: &Value) -> Result<Value, StatesError> {
         let rng = Rc::new(RefCell::new(StdRng::seed_from_u64(self.rng.random::<u64>())));
         let scope = jsonata::Scope { states, variables: &self.variables, now: self.clock, rng };
-        jsonata::render(template, field, &scope)
+        let result = jsonata::render(template, field, &scope);
+        if let Err(error) = &result {
+            // AWS records a failed JSONata evaluation as its own history event first.
+            let location = field.split(['.', '[']).next().unwrap_or(field);
+            let state = state_name(&self.context["State"]);
+            let details = json!({"error": error.error, "cause": error.cause, "location": location, "state": state});
+            self.record("EvaluationFailed", json!({ "evaluationFailedEventDetails": details }));
+        }
+        result
     }
 
     /// A JSONata state's `Output` (by default `default`) and `Assign`, both evaluated with the

@@ -169,3 +169,60 @@ async fn a_query_evaluation_error_in_a_task_can_be_caught() {
     let outcome = run(&definition, &json!({"a": 1})).await.expect("runs");
     assert_eq!(outcome.output, Some(json!("States.QueryEvaluationError")));
 }
+
+fn chain(outcome: &Outcome) -> Vec<(u64, u64, &str)> {
+    outcome.history.iter().map(|e| (e.id, e.previous_event_id, e.kind.as_str())).collect()
+}
+
+#[tokio::test]
+async fn previous_event_ids_chain_as_in_aws_api_reference_example() {
+    // The GetExecutionHistory example in the AWS Step Functions API Reference: the first state's
+    // entered event follows event 0, not ExecutionStarted.
+    let definition = json!({"StartAt": "HelloWorld", "States": {"HelloWorld": {"Type": "Pass", "End": true}}});
+    let outcome = run(&definition, &json!({})).await.expect("runs");
+    assert_eq!(
+        chain(&outcome),
+        [
+            (1, 0, "ExecutionStarted"),
+            (2, 0, "PassStateEntered"),
+            (3, 2, "PassStateExited"),
+            (4, 3, "ExecutionSucceeded")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn branches_and_iterations_each_follow_the_event_that_started_them() {
+    // As LocalStack's event model (built from histories recorded against AWS) chains them: every
+    // branch or iteration starts from the Parallel's or Map's started event, and the state's exit
+    // follows the last event of any branch.
+    let definition = json!({"StartAt": "Both", "States": {
+        "Both": {"Type": "Parallel", "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": true}}}], "Next": "Each"},
+        "Each": {"Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}}, "End": true}}});
+    let outcome = run(&definition, &json!([1, 2])).await.expect("runs");
+    let events = chain(&outcome);
+    let id_of = |kind: &str, nth: usize| events.iter().filter(|e| e.2 == kind).nth(nth).expect(kind).0;
+    let previous_of = |kind: &str, nth: usize| events.iter().filter(|e| e.2 == kind).nth(nth).expect(kind).1;
+    let parallel_started = id_of("ParallelStateStarted", 0);
+    assert_eq!(previous_of("PassStateEntered", 0), parallel_started, "{events:?}");
+    assert_eq!(previous_of("PassStateEntered", 1), parallel_started, "{events:?}");
+    assert_eq!(previous_of("ParallelStateExited", 0), id_of("PassStateExited", 1), "{events:?}");
+    let map_started = id_of("MapStateStarted", 0);
+    assert_eq!(previous_of("MapIterationStarted", 0), map_started, "{events:?}");
+    assert_eq!(previous_of("MapIterationStarted", 1), map_started, "{events:?}");
+    assert_eq!(previous_of("MapStateExited", 0), id_of("PassStateExited", 3), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_failed_jsonata_evaluation_is_recorded_before_the_execution_fails() {
+    let definition = jsonata_pass(json!({"Output": {"missing": "{% $states.input.nope %}"}}));
+    let outcome = run(&definition, &json!({})).await.expect("runs");
+    let kinds: Vec<&str> = outcome.history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["ExecutionStarted", "PassStateEntered", "EvaluationFailed", "ExecutionFailed"]);
+    let details = &outcome.history[2].details["evaluationFailedEventDetails"];
+    assert_eq!(details["error"], "States.QueryEvaluationError");
+    assert_eq!(details["location"], "Output");
+    assert_eq!(details["state"], "Only");
+}
