@@ -746,24 +746,15 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         };
         let processor = state.get("ItemProcessor").or_else(|| state.get("Iterator")).cloned().unwrap_or_default();
         let selector = state.get("ItemSelector").or_else(|| state.get("Parameters")).cloned();
-        let concurrency = match (&state["MaxConcurrency"], jsonata) {
-            (Value::String(_), true) => {
-                let states = json!({"input": input, "context": self.context});
-                let value = self.jsonata_render(&state["MaxConcurrency"], "MaxConcurrency", &states)?;
-                let n = value.as_u64().ok_or_else(|| {
-                    StatesError::new(
-                        names::QUERY_EVALUATION_ERROR,
-                        format!("MaxConcurrency must be a whole number of 0 or more, found {value}"),
-                    )
-                })?;
-                Some(n)
-            }
-            (value, _) => match state["MaxConcurrencyPath"].as_str() {
-                Some(path) => Some(max_concurrency_at(path, &input, &self.context)?),
-                None => value.as_u64(),
-            },
+        let limit = if let Some(path) = state["MaxConcurrencyPath"].as_str() {
+            max_concurrency_at(path, &input, &self.context)?
+        } else if jsonata && state["MaxConcurrency"].is_string() {
+            let states = json!({"input": input, "context": self.context});
+            self.jsonata_whole(&state["MaxConcurrency"], "MaxConcurrency", &states)?
+        } else {
+            state["MaxConcurrency"].as_u64().unwrap_or(0)
         };
-        let concurrency = concurrency.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0);
+        let concurrency = usize::try_from(limit).ok().filter(|n| *n > 0);
         let outer_variables = self.variables.clone();
         self.record("MapStateStarted", json!({"mapStateStartedEventDetails": {"length": items.len()}}));
         let start = self.clock;
@@ -855,6 +846,17 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
         result
     }
 
+    /// A field that is a whole number of 0 or more, or a JSONata expression giving one.
+    fn jsonata_whole(&mut self, template: &Value, field: &str, states: &Value) -> Result<u64, StatesError> {
+        let value = self.jsonata_render(template, field, states)?;
+        value.as_u64().ok_or_else(|| {
+            StatesError::new(
+                names::QUERY_EVALUATION_ERROR,
+                format!("{field} must be a whole number of 0 or more, found {value}"),
+            )
+        })
+    }
+
     /// A JSONata state's `Output` (by default `default`) and `Assign`, both evaluated with the
     /// variables as they were when the state was entered; the assignments then take effect.
     fn jsonata_output_and_assign(
@@ -936,13 +938,7 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             }
             "Wait" => {
                 let until = if let Some(seconds) = state.get("Seconds") {
-                    let seconds = self.jsonata_render(seconds, "Seconds", &states)?;
-                    let seconds = seconds.as_u64().ok_or_else(|| {
-                        StatesError::new(
-                            names::QUERY_EVALUATION_ERROR,
-                            format!("Seconds must be a whole number of 0 or more, found {seconds}"),
-                        )
-                    })?;
+                    let seconds = self.jsonata_whole(seconds, "Seconds", &states)?;
                     self.clock + chrono::Duration::seconds(seconds as i64)
                 } else {
                     let text = self.jsonata_render(&state["Timestamp"], "Timestamp", &states)?;

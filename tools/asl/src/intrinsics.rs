@@ -153,6 +153,14 @@ impl Function {
     }
 }
 
+/// Calls the intrinsic `name` (`States.Hash`, ...) on argument values already evaluated: what
+/// JSONata's equivalents (`$hash`, `$partition`, `$range`) run, so both languages agree.
+pub fn call(name: &str, arguments: Vec<Value>) -> Result<Value, String> {
+    let function = Function::named(name).ok_or_else(|| format!("unknown intrinsic function {name}"))?;
+    function.check_arity(arguments.len())?;
+    apply(function, arguments)
+}
+
 fn plural(count: usize, noun: &str) -> String {
     if count == 1 { format!("{count} {noun}") } else { format!("{count} {noun}s") }
 }

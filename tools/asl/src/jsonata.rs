@@ -14,21 +14,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions};
 use jsonata_core::parser;
 use jsonata_core::value::JValue;
-use md5::Md5;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Number, Value};
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::error::{StatesError, names};
+use crate::intrinsics;
 
 /// How long one expression may run before replay stops it (an expression that loops forever would
 /// otherwise hang the replay; AWS bounds a state's work by its own limits).
 const TIME_LIMIT_MS: u64 = 10_000;
-
-/// The most items `$range` and `$partition` build, as `States.ArrayRange` allows.
-const MAX_RANGE_ITEMS: usize = 1000;
 
 /// The JSONata expression a field's string holds: the text between `{%` and `%}` when the string
 /// is nothing else. Any other string is a literal.
@@ -67,21 +62,51 @@ pub struct Scope<'a> {
 /// replaced by their values, objects and arrays are evaluated member by member, everything else is
 /// literal. `field` names the field in errors (`Arguments`, `Output`, `Assign.total`, ...).
 pub fn render(template: &Value, field: &str, scope: &Scope) -> Result<Value, StatesError> {
+    render_with(template, field, scope, &Bindings::of(scope))
+}
+
+/// Evaluates one expression; nothing (JSONata's undefined) or a function is an error, since the
+/// field needs a JSON value.
+pub fn evaluate(expr: &str, field: &str, scope: &Scope) -> Result<Value, StatesError> {
+    evaluate_with(expr, field, scope, &Bindings::of(scope))
+}
+
+/// `$states` and the variables as JSONata values, converted once for every expression of a field
+/// (cloning a converted value is cheap).
+struct Bindings {
+    states: JValue,
+    variables: Vec<(String, JValue)>,
+}
+
+impl Bindings {
+    fn of(scope: &Scope) -> Self {
+        Self {
+            states: JValue::from(scope.states.clone()),
+            variables: scope
+                .variables
+                .iter()
+                .map(|(name, value)| (name.clone(), JValue::from(value.clone())))
+                .collect(),
+        }
+    }
+}
+
+fn render_with(template: &Value, field: &str, scope: &Scope, bindings: &Bindings) -> Result<Value, StatesError> {
     match template {
         Value::String(text) => match expression(text) {
-            Some(expr) => evaluate(expr, field, scope),
+            Some(expr) => evaluate_with(expr, field, scope, bindings),
             None => Ok(template.clone()),
         },
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(n, item)| render(item, &format!("{field}[{n}]"), scope))
+            .map(|(n, item)| render_with(item, &format!("{field}[{n}]"), scope, bindings))
             .collect::<Result<_, _>>()
             .map(Value::Array),
         Value::Object(fields) => {
             let mut out = Map::with_capacity(fields.len());
             for (name, value) in fields {
-                out.insert(name.clone(), render(value, &format!("{field}.{name}"), scope)?);
+                out.insert(name.clone(), render_with(value, &format!("{field}.{name}"), scope, bindings)?);
             }
             Ok(Value::Object(out))
         }
@@ -89,9 +114,7 @@ pub fn render(template: &Value, field: &str, scope: &Scope) -> Result<Value, Sta
     }
 }
 
-/// Evaluates one expression; nothing (JSONata's undefined) or a function is an error, since the
-/// field needs a JSON value.
-pub fn evaluate(expr: &str, field: &str, scope: &Scope) -> Result<Value, StatesError> {
+fn evaluate_with(expr: &str, field: &str, scope: &Scope, bindings: &Bindings) -> Result<Value, StatesError> {
     let failed = |why: String| {
         StatesError::new(
             names::QUERY_EVALUATION_ERROR,
@@ -100,9 +123,9 @@ pub fn evaluate(expr: &str, field: &str, scope: &Scope) -> Result<Value, StatesE
     };
     let ast = parser::parse(expr).map_err(|e| failed(format!("is not valid JSONata: {e}")))?;
     let mut context = Context::new();
-    context.bind("states".to_owned(), JValue::from(scope.states.clone()));
-    for (name, value) in scope.variables {
-        context.bind(name.clone(), JValue::from(value.clone()));
+    context.bind("states".to_owned(), bindings.states.clone());
+    for (name, value) in &bindings.variables {
+        context.bind(name.clone(), value.clone());
     }
     let options = EvaluatorOptions { timeout_ms: Some(TIME_LIMIT_MS), ..EvaluatorOptions::default() };
     let mut evaluator = Evaluator::with_options(context, options);
@@ -216,57 +239,19 @@ fn register_functions(evaluator: &mut Evaluator, scope: &Scope) -> Result<(), Ev
         Ok(JValue::from(parsed))
     })?;
 
-    evaluator.register_fn("hash", |args: &[JValue]| {
-        let Some(data) = args.first().and_then(JValue::as_str) else {
-            return Err(host_error("$hash needs a string to hash"));
-        };
-        let algorithm = args.get(1).and_then(JValue::as_str).unwrap_or_default();
-        let digest = match algorithm {
-            "MD5" => hex::encode(Md5::digest(data.as_bytes())),
-            "SHA-1" => hex::encode(Sha1::digest(data.as_bytes())),
-            "SHA-256" => hex::encode(Sha256::digest(data.as_bytes())),
-            "SHA-384" => hex::encode(Sha384::digest(data.as_bytes())),
-            "SHA-512" => hex::encode(Sha512::digest(data.as_bytes())),
-            other => {
-                return Err(host_error(format!(
-                    "$hash: {other:?} is not an algorithm; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512"
-                )));
-            }
-        };
-        Ok(JValue::from(digest))
-    })?;
-
-    evaluator.register_fn("partition", |args: &[JValue]| {
-        let items = match args.first() {
-            Some(JValue::Array(items)) => items.iter().cloned().collect::<Vec<_>>(),
-            _ => return Err(host_error("$partition needs an array to partition")),
-        };
-        let size = whole(args.get(1), "the chunk size of $partition")?;
-        if size <= 0 {
-            return Err(host_error("the chunk size of $partition must be above 0"));
-        }
-        let chunks = items.chunks(size as usize).map(|chunk| JValue::array(chunk.to_vec())).collect();
-        Ok(JValue::array(chunks))
-    })?;
-
-    evaluator.register_fn("range", |args: &[JValue]| {
-        let start = whole(args.first(), "the start of $range")?;
-        let end = whole(args.get(1), "the end of $range")?;
-        let step = whole(args.get(2), "the step of $range")?;
-        if step == 0 {
-            return Err(host_error("the step of $range cannot be 0"));
-        }
-        let mut items = Vec::new();
-        let mut n = start;
-        while (step > 0 && n <= end) || (step < 0 && n >= end) {
-            if items.len() == MAX_RANGE_ITEMS {
-                return Err(host_error(format!("$range makes at most {MAX_RANGE_ITEMS} items")));
-            }
-            items.push(JValue::from(n));
-            n += step;
-        }
-        Ok(JValue::array(items))
-    })?;
+    // Step Functions' equivalents of its intrinsics run the intrinsics themselves.
+    for (name, intrinsic) in
+        [("hash", "States.Hash"), ("partition", "States.ArrayPartition"), ("range", "States.ArrayRange")]
+    {
+        evaluator.register_fn(name, move |args: &[JValue]| {
+            let arguments = args
+                .iter()
+                .map(|arg| to_json(arg).ok_or_else(|| host_error(format!("${name}: an argument has no JSON value"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let value = intrinsics::call(intrinsic, arguments).map_err(|why| host_error(format!("${name}: {why}")))?;
+            Ok(JValue::from(value))
+        })?;
+    }
     Ok(())
 }
 
