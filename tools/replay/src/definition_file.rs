@@ -1,10 +1,8 @@
-//! Reading a state machine definition file: placeholders filled, the states' order kept for the
-//! diagram, and any other file of the project (a template, an event, an execution input, a mock
+//! Reading a state machine definition file: placeholders filled, and any other file of the project (a template, an event, an execution input, a mock
 //! file) refused by name, saying what it is, before the executor reads it as a definition.
 
 use std::path::{Path, PathBuf};
 
-use asl::diagram::StateOrder;
 use asl::{Definition, Refused};
 use serde_json::Value;
 
@@ -19,16 +17,9 @@ pub enum DefinitionError {
     Refused(#[from] Refused),
 }
 
-/// A definition the executor accepts, with the order its text lists the states in.
-#[derive(Debug, Clone)]
-pub struct LoadedDefinition {
-    pub definition: Definition,
-    pub state_order: StateOrder,
-}
-
 /// Reads the definition at `path`, filling its `${Placeholders}` from `substitutions` as the SAM
 /// template's `DefinitionSubstitutions` would.
-pub fn load(path: &Path, substitutions: &[(String, String)]) -> Result<LoadedDefinition, DefinitionError> {
+pub fn load(path: &Path, substitutions: &[(String, String)]) -> Result<Definition, DefinitionError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| DefinitionError::Unreadable { path: path.to_owned(), source })?;
     let mut filled = text;
@@ -38,10 +29,7 @@ pub fn load(path: &Path, substitutions: &[(String, String)]) -> Result<LoadedDef
     if let Some(what) = not_a_state_machine(&filled) {
         return Err(DefinitionError::NotAStateMachine { path: path.to_owned(), what });
     }
-    let definition = Definition::parse(&filled, &[])?;
-    // The text parsed as a definition just now, so its order reads too; if not, the map's order.
-    let state_order = StateOrder::of(&filled).unwrap_or_default();
-    Ok(LoadedDefinition { definition, state_order })
+    Ok(Definition::parse(&filled, &[])?)
 }
 
 /// What `text` is instead of a state machine definition (a JSON object with `StartAt` and

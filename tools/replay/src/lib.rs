@@ -18,7 +18,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 use local_invoke::{Emulator, Function};
 use serde_json::{Value, json};
 
-pub use definition_file::{DefinitionError, LoadedDefinition};
+pub use definition_file::DefinitionError;
 
 /// The service integrations replay runs for real; other resources must be mocked.
 pub const SNS_PUBLISH: &str = "arn:aws:states:::sns:publish";
@@ -28,15 +28,6 @@ pub const START_INCIDENT: &str = "arn:aws:states:::aws-sdk:ssmincidents:startInc
 /// Reads a definition file and fills its `${Placeholders}` the way the SAM template does,
 /// with the emulator's ARNs; a file that is not a state machine is refused as `NotAStateMachine`.
 pub fn load_definition(path: &Path, region: &str, topic_arn: &str) -> Result<Definition, DefinitionError> {
-    load_definition_in_order(path, region, topic_arn).map(|loaded| loaded.definition)
-}
-
-/// [`load_definition`], with the order the file lists the states in (for the diagram).
-pub fn load_definition_in_order(
-    path: &Path,
-    region: &str,
-    topic_arn: &str,
-) -> Result<LoadedDefinition, DefinitionError> {
     definition_file::load(path, &local_invoke::local_substitutions(region, topic_arn))
 }
 

@@ -12,8 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use local_invoke::{ACCOUNT, DEFAULT_ENDPOINT, DEFAULT_REGION, Emulator, Function, STATE_MACHINE_NAME, TOPIC_NAME};
 use replay::report::{self, Report, Run};
 use replay::{
-    ProductTasks, SimulatedAlarm, TraceWriter, execute, execution_history, load_definition, load_definition_in_order,
-    settings, unsupported_tasks,
+    ProductTasks, SimulatedAlarm, TraceWriter, execute, execution_history, load_definition, settings, unsupported_tasks,
 };
 use serde_json::{Value, json};
 
@@ -181,8 +180,8 @@ fn check_definition(definition: &Path) -> Result<(), String> {
 }
 
 fn diagram(definition: &Path) -> Result<ExitCode, String> {
-    let loaded = load_definition_in_order(definition, &region(), &default_topic_arn()).map_err(|e| e.to_string())?;
-    print!("{}", asl::diagram::mermaid_ordered(&loaded.definition, &loaded.state_order));
+    let definition = load_definition(definition, &region(), &default_topic_arn()).map_err(|e| e.to_string())?;
+    print!("{}", asl::diagram::mermaid(&definition));
     Ok(ExitCode::SUCCESS)
 }
 
