@@ -367,11 +367,13 @@ impl<'r, R: TaskRunner> Executor<'r, R> {
             let output = match &outcome {
                 Step::Next(_, output) | Step::End(output) => output,
             };
-            if too_big(output) {
+            // One serialisation both measures the output and goes into the history.
+            let output = output.to_string();
+            if output.len() > MAX_PAYLOAD_BYTES {
                 return Err(data_limit_exceeded(name).into());
             }
             let exited = format!("{}StateExited", type_prefix(state_type));
-            let mut details = json!({"name": name, "output": output.to_string()});
+            let mut details = json!({"name": name, "output": output});
             if !self.assigned.is_empty() {
                 // As AWS writes them: each value as JSON text.
                 let assigned: Map<String, Value> =
