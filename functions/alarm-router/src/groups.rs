@@ -36,8 +36,9 @@ pub struct Groups<'a> {
 pub enum Membership {
     /// This alarm opened the group: handle it as usual.
     Opened,
-    /// A redelivery of the ALARM that opened the group: what it did is done (and paged) already.
-    Redelivered,
+    /// A redelivery of the ALARM that opened the group; `paged` says whether its page was sent
+    /// (else it is sent now).
+    Redelivered { paged: bool },
     /// The group was open already: the alarm joined it and pages no one.
     Joined { opened_by: String, members: usize, firing: usize },
 }
@@ -87,6 +88,10 @@ fn set_len(item: &HashMap<String, AttributeValue>, name: &str) -> usize {
     item.get(name).and_then(|v| v.as_ss().ok()).map(Vec::len).unwrap_or_default()
 }
 
+fn flag(item: &HashMap<String, AttributeValue>, name: &str) -> bool {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied().unwrap_or_default()
+}
+
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
     item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
 }
@@ -101,9 +106,13 @@ where
 }
 
 impl Groups<'_> {
-    /// Puts an ALARM into its group: opens the group when none is open (absent, resolved, or past
-    /// its window), else joins it. `paged` says whether handling the opener pages by itself (a
-    /// notify or incident route), so that a later escalation does not page again.
+    /// Puts an ALARM into its group: opens the group when none is firing, else joins it. A group
+    /// that still has firing members is never replaced: an ALARM after its window reopens it (a
+    /// new page, the same members), so every member's OK still finds it.
+    ///
+    /// The group's page is claimed here but marked sent only by [`Self::paged`], once it was: a
+    /// redelivery of an opener whose page was not confirmed answers [`Membership::Redelivered`]
+    /// with `paged: false`, and is paged again.
     ///
     /// Windows run on the alarms' own clock (their transition timestamps), so a replayed history
     /// groups as it did live; only the item's expiry (TTL) follows the wall clock `now`.
@@ -113,59 +122,128 @@ impl Groups<'_> {
         window_seconds: u64,
         alarm: &Alarm,
         incident_key: &IncidentKey,
-        paged: bool,
+        route: &str,
         now: DateTime<Utc>,
     ) -> Result<Membership, RouterError> {
         let at = alarm.timestamp.timestamp();
         let open_until = at + i64::try_from(window_seconds).unwrap_or(i64::MAX / 2);
         let ttl = open_until.max(now.timestamp()) + KEEP_SECONDS;
-        let opened = self
-            .client
-            .put_item()
-            .table_name(self.table)
-            .item("pk", pk(key))
-            .item("kind", s("group"))
-            .item("firing", AttributeValue::Ss(vec![alarm.arn.clone()]))
-            .item("seen", AttributeValue::Ss(vec![alarm.arn.clone()]))
-            .item("openedBy", s(incident_key.as_str()))
-            .item("firstAlarmArn", s(&alarm.arn))
-            .item("openedAt", s(alarm.timestamp_rfc3339()))
-            .item("lastAlarmAt", s(alarm.timestamp_rfc3339()))
-            .item("openUntil", n(open_until))
-            .item("paged", AttributeValue::Bool(paged))
-            .item("ttl", n(ttl))
-            .condition_expression("attribute_not_exists(pk) OR attribute_not_exists(firing) OR openUntil < :at")
-            .expression_attribute_values(":at", n(at))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match opened {
-            Ok(_) => return Ok(Membership::Opened),
-            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
-            Err(err) => return Err(failed("PutItem", &err)),
+        // Three tries: each step's condition can only fail because another delivery moved the
+        // group on (opened it, or took its last member out) between two of ours.
+        for _ in 0..3 {
+            let opened = self
+                .client
+                .put_item()
+                .table_name(self.table)
+                .item("pk", pk(key))
+                .item("kind", s("group"))
+                .item("route", s(route))
+                .item("firing", AttributeValue::Ss(vec![alarm.arn.clone()]))
+                .item("seen", AttributeValue::Ss(vec![alarm.arn.clone()]))
+                .item("openedBy", s(incident_key.as_str()))
+                .item("firstAlarmArn", s(&alarm.arn))
+                .item("openedAt", s(alarm.timestamp_rfc3339()))
+                .item("lastAlarmAt", s(alarm.timestamp_rfc3339()))
+                .item("openUntil", n(open_until))
+                .item("paged", AttributeValue::Bool(false))
+                .item("ttl", n(ttl))
+                .condition_expression("attribute_not_exists(pk) OR attribute_not_exists(firing)")
+                .send()
+                .await;
+            match opened {
+                Ok(_) => return Ok(Membership::Opened),
+                Err(err)
+                    if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
+                Err(err) => return Err(failed("PutItem", &err)),
+            }
+            let joined = self
+                .client
+                .update_item()
+                .table_name(self.table)
+                .key("pk", pk(key))
+                .update_expression(
+                    "ADD firing :alarm, seen :alarm SET lastAlarmAt = :at, openUntil = :until, #ttl = :ttl",
+                )
+                .condition_expression("attribute_exists(firing) AND openUntil >= :epoch")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
+                .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
+                .expression_attribute_values(":epoch", n(at))
+                .expression_attribute_values(":until", n(open_until))
+                .expression_attribute_values(":ttl", n(ttl))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match joined {
+                Ok(out) => {
+                    let item = out.attributes().cloned().unwrap_or_default();
+                    let opened_by = text(&item, "openedBy");
+                    if opened_by == incident_key.as_str() {
+                        return Ok(Membership::Redelivered { paged: flag(&item, "paged") });
+                    }
+                    return Ok(Membership::Joined {
+                        opened_by,
+                        members: set_len(&item, "seen"),
+                        firing: set_len(&item, "firing"),
+                    });
+                }
+                Err(err)
+                    if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
+                Err(err) => return Err(failed("UpdateItem", &err)),
+            }
+            // Members still fire, but the window has passed: this ALARM reopens the group.
+            let reopened = self
+                .client
+                .update_item()
+                .table_name(self.table)
+                .key("pk", pk(key))
+                .update_expression(
+                    "ADD firing :alarm, seen :alarm SET openedBy = :key, firstAlarmArn = :arn, openedAt = :at, \
+                     lastAlarmAt = :at, openUntil = :until, paged = :no, #route = :route, #ttl = :ttl \
+                     REMOVE pagedBy",
+                )
+                .condition_expression("attribute_exists(firing) AND openUntil < :epoch")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_names("#route", "route")
+                .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
+                .expression_attribute_values(":key", s(incident_key.as_str()))
+                .expression_attribute_values(":arn", s(&alarm.arn))
+                .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
+                .expression_attribute_values(":epoch", n(at))
+                .expression_attribute_values(":until", n(open_until))
+                .expression_attribute_values(":no", AttributeValue::Bool(false))
+                .expression_attribute_values(":route", s(route))
+                .expression_attribute_values(":ttl", n(ttl))
+                .send()
+                .await;
+            match reopened {
+                Ok(_) => return Ok(Membership::Opened),
+                Err(err)
+                    if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
+                Err(err) => return Err(failed("UpdateItem", &err)),
+            }
         }
-        let joined = self
-            .client
+        Err(RouterError::TransientError(format!("group {key} kept changing while {} joined it", alarm.name)))
+    }
+
+    /// Marks the group's page sent by the ALARM `incident_key` opened it with: called only after
+    /// the page was accepted, so that a lost page is sent again by the redelivery.
+    pub async fn paged(&self, key: &str, incident_key: &IncidentKey) -> Result<(), RouterError> {
+        self.client
             .update_item()
             .table_name(self.table)
             .key("pk", pk(key))
-            .update_expression("ADD firing :alarm, seen :alarm SET lastAlarmAt = :at, openUntil = :until, #ttl = :ttl")
+            .update_expression("SET paged = :yes")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
-            .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
-            .expression_attribute_values(":until", n(open_until))
-            .expression_attribute_values(":ttl", n(ttl))
-            .return_values(ReturnValue::AllNew)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await
-            .map_err(|e| failed("UpdateItem", &e))?;
-        let item = joined.attributes().cloned().unwrap_or_default();
-        let opened_by = text(&item, "openedBy");
-        if opened_by == incident_key.as_str() {
-            return Ok(Membership::Redelivered);
-        }
-        Ok(Membership::Joined { opened_by, members: set_len(&item, "seen"), firing: set_len(&item, "firing") })
+            .map(|_| ())
+            .or_else(|err| match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(failed("UpdateItem", &err)),
+            })
+            .inspect(|()| tracing::debug!(group = key, by = %incident_key, "group page confirmed"))
     }
 
     /// Takes an alarm that returned to OK out of its group; the delivery that takes the last one
@@ -197,7 +275,7 @@ impl Groups<'_> {
         }
         Ok(Departure::Resolved {
             members,
-            paged: item.get("paged").and_then(|v| v.as_bool().ok()).copied().unwrap_or_default(),
+            paged: flag(&item, "paged"),
             opened_by: text(&item, "openedBy"),
             first_alarm_arn: text(&item, "firstAlarmArn"),
         })
@@ -217,7 +295,7 @@ impl Groups<'_> {
         Ok(got.item().map(|item| GroupState {
             firing: set_len(item, "firing"),
             members: set_len(item, "seen"),
-            paged: item.get("paged").and_then(|v| v.as_bool().ok()).copied().unwrap_or_default(),
+            paged: flag(item, "paged"),
             opened_by: text(item, "openedBy"),
             open_until: item
                 .get("openUntil")

@@ -1,10 +1,15 @@
-//! The inhibiting alarms now in ALARM, per inhibition rule, in the state table
-//! (`pk = inhibit#<rule>`, a string set `firing` of alarm ARNs): see [`shared::inhibition`].
+//! The inhibiting alarms now in ALARM, per inhibition rule and scope, in the state table
+//! (`pk = inhibit#<rule>` or `inhibit#<rule>#<scope>` with `equal`, a string set `firing` of alarm
+//! ARNs): see [`shared::inhibition`].
 //!
-//! An inhibiting alarm's ALARM adds it and its OK removes it (both idempotent, so redeliveries
-//! change nothing); an inhibited alarm's ALARM reads the set with a consistent read.
+//! An inhibiting alarm's ALARM adds it and its OK removes it (both idempotent, and applied in the
+//! alarm's own order: the router drops a transition older than the alarm's latest before it gets
+//! here); an inhibited alarm's ALARM reads the set with a consistent read. Nothing stays for ever:
+//! every write renews the item's expiry, and the reconciler takes out alarms that are deleted or
+//! no longer in ALARM (a deleted alarm sends no OK).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use shared::inhibition::Inhibition;
 use shared::silence::Silence;
 use shared::{Alarm, AlarmState};
@@ -19,17 +24,28 @@ pub struct Inhibitors<'a> {
     pub table: &'a str,
 }
 
-fn pk(rule: &str) -> AttributeValue {
-    AttributeValue::S(format!("inhibit#{rule}"))
+/// How long a rule's item outlives its last change, when the reconciler does not clear it first.
+pub const KEEP_SECONDS: i64 = 7 * 24 * 3600;
+
+/// The key prefix of every inhibition item.
+pub const PK_PREFIX: &str = "inhibit#";
+
+fn pk(rule: &Inhibition, alarm: &Alarm) -> AttributeValue {
+    let scope = rule.scope(alarm);
+    if scope.is_empty() {
+        AttributeValue::S(format!("{PK_PREFIX}{}", rule.name))
+    } else {
+        AttributeValue::S(format!("{PK_PREFIX}{}#{scope}", rule.name))
+    }
 }
 
 impl Inhibitors<'_> {
     /// Records `alarm`'s state for every rule it is an inhibiting alarm of. INSUFFICIENT_DATA
     /// changes nothing: it says neither that the problem is there nor that it is gone.
-    pub async fn record(&self, rules: &[Inhibition], alarm: &Alarm) -> Result<(), RouterError> {
+    pub async fn record(&self, rules: &[Inhibition], alarm: &Alarm, now: DateTime<Utc>) -> Result<(), RouterError> {
         let change = match alarm.state {
-            AlarmState::Alarm => "ADD firing :arn",
-            AlarmState::Ok => "DELETE firing :arn",
+            AlarmState::Alarm => "ADD firing :arn SET #ttl = :ttl",
+            AlarmState::Ok => "DELETE firing :arn SET #ttl = :ttl",
             AlarmState::InsufficientData => return Ok(()),
         };
         for rule in rules.iter().filter(|rule| rule.inhibits_with(alarm)) {
@@ -37,9 +53,11 @@ impl Inhibitors<'_> {
             self.client
                 .update_item()
                 .table_name(self.table)
-                .key("pk", pk(&rule.name))
+                .key("pk", pk(rule, alarm))
                 .update_expression(change)
+                .expression_attribute_names("#ttl", "ttl")
                 .expression_attribute_values(":arn", AttributeValue::Ss(vec![alarm.arn.clone()]))
+                .expression_attribute_values(":ttl", AttributeValue::N((now.timestamp() + KEEP_SECONDS).to_string()))
                 .send()
                 .await
                 .map_err(|e| failed("UpdateItem", &e))?;
@@ -59,7 +77,7 @@ impl Inhibitors<'_> {
                 .client
                 .get_item()
                 .table_name(self.table)
-                .key("pk", pk(&rule.name))
+                .key("pk", pk(rule, alarm))
                 .consistent_read(true)
                 .send()
                 .await

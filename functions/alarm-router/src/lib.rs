@@ -13,7 +13,9 @@ pub mod decisions;
 pub mod flapping;
 pub mod groups;
 pub mod inhibitors;
+pub mod lifecycle;
 pub mod metrics;
+pub mod reconcile;
 pub mod silences;
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
@@ -33,6 +35,7 @@ use shared::{Action, Alarm, AlarmState, FirstResponseInput, IncidentKey, Notice,
 
 use crate::flapping::{Flap, FlapHistory};
 use crate::groups::{Departure, Groups, Membership};
+use crate::lifecycle::{AlarmRecord, Applied, Lifecycle};
 use crate::silences::Silences;
 use strum::{EnumIter, IntoStaticStr};
 
@@ -94,6 +97,8 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub incidents: aws_sdk_ssmincidents::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// For the reconciler: what the alarms say now.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -103,6 +108,7 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(config),
             incidents: aws_sdk_ssmincidents::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 }
@@ -111,6 +117,11 @@ impl RouterConfig {
     /// The alarms' flap history, when there is a state table.
     fn flap_history<'a>(&'a self, clients: &'a Clients) -> Option<FlapHistory<'a>> {
         Some(FlapHistory { client: &clients.dynamodb, table: self.state_table.as_deref()? })
+    }
+
+    /// The alarms' lifecycle records, when there is a state table.
+    fn lifecycle<'a>(&'a self, clients: &'a Clients) -> Option<Lifecycle<'a>> {
+        Some(Lifecycle { client: &clients.dynamodb, table: self.state_table.as_deref()? })
     }
 
     /// The silences, when there is a state table.
@@ -281,6 +292,11 @@ impl Outcome {
         }
     }
 
+    /// Whether this outcome reached people with a page about the ALARM (so a recovery is owed).
+    pub fn paged(&self) -> bool {
+        matches!(self, Self::Published { .. } | Self::OpenedIncident { .. })
+    }
+
     /// The execution this decision started, if it started one.
     pub fn execution_arn(&self) -> Option<&str> {
         match self {
@@ -318,6 +334,12 @@ pub async fn dispatch_measured(
             let page = page_for(clients, config, event).await?;
             let measured = metrics::of_page(request, &route, &page);
             (serde_json::to_value(page), measured)
+        }
+        None if event.get("reconcile").is_some() => {
+            let request: reconcile::ReconcileRequest = serde_json::from_value(event["reconcile"].clone())
+                .map_err(|e| RouterError::InvalidEvent(format!("reconcile: {e}")))?;
+            let at = request.at.unwrap_or_else(chrono::Utc::now);
+            (serde_json::to_value(reconcile::reconcile(clients, config, at).await?), Vec::new())
         }
         None if event.get("page").is_some() => {
             (serde_json::to_value(page_for(clients, config, event).await?), Vec::new())
@@ -362,11 +384,20 @@ pub async fn page_for(clients: &Clients, config: &RouterConfig, event: Value) ->
             return Ok(page);
         }
     }
-    let grouping = context.and_then(|context| {
+    let grouping = context.as_ref().and_then(|context| {
         let route = config.routes.by_name(&context.route.name)?;
         let (groups, key) = config.group_of(clients, &route, &context.alarm)?;
         Some((groups, key, context.page, context.incident_key.as_str().to_owned()))
     });
+    // An ungrouped alarm's escalation pages for it alone: from now on its recovery is owed, even if
+    // the alarm returned to OK while the execution ran (the reconciler then tells it).
+    if grouping.is_none()
+        && let Some(context) = &context
+        && context.page == PageRequest::Escalation
+        && let (Some(lifecycle), Some(route)) = (config.lifecycle(clients), config.routes.by_name(&context.route.name))
+    {
+        lifecycle.owe_recovery(&context.alarm, &route.name, chrono::Utc::now()).await?;
+    }
     if let Some((groups, key, request, claimant)) = grouping {
         let speaks = match request {
             PageRequest::Escalation => match groups.claim_page(&key, &claimant).await? {
@@ -432,8 +463,53 @@ pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> R
 }
 
 async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Decision, RouterError> {
+    if event.get("detail-type").and_then(Value::as_str) == Some(CONFIGURATION_CHANGE) {
+        return deleted(clients, config, event).await;
+    }
     let alarm = Alarm::from_event(&event).map_err(|e| RouterError::InvalidEvent(e.to_string()))?;
     let route = config.routes.route(&alarm);
+    handle_transition(clients, config, alarm, route, &event).await
+}
+
+/// The detail-type of the event CloudWatch sends when an alarm is created, updated or deleted.
+pub const CONFIGURATION_CHANGE: &str = "CloudWatch Alarm Configuration Change";
+
+/// A deleted alarm sends no OK: its deletion is its last transition, to OK, at the event's time,
+/// handled on the route that took its earlier transitions (so it leaves its group, stops
+/// inhibiting, and its owed recovery is told).
+async fn deleted(clients: &Clients, config: &RouterConfig, mut event: Value) -> Result<Decision, RouterError> {
+    let operation = event.pointer("/detail/operation").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if operation != "delete" {
+        return Err(RouterError::InvalidEvent(format!(
+            "a configuration change acts only when an alarm is deleted; this one is {operation:?}"
+        )));
+    }
+    let at = event.get("time").cloned().unwrap_or(Value::Null);
+    event["detail-type"] = Value::from(shared::alarm::ALARM_DETAIL_TYPE);
+    event["detail"]["previousState"] = serde_json::json!({"value": "ALARM"});
+    event["detail"]["state"] = serde_json::json!({
+        "value": "OK",
+        "reason": "The alarm was deleted: a deleted alarm sends no OK, so its recovery is told now.",
+        "timestamp": at,
+    });
+    let alarm = Alarm::from_event(&event).map_err(|e| RouterError::InvalidEvent(format!("deleted alarm: {e}")))?;
+    let recorded = match config.lifecycle(clients) {
+        Some(lifecycle) => lifecycle.get(&alarm.arn).await?.and_then(|record| record.route),
+        None => None,
+    };
+    let route = recorded.and_then(|name| config.routes.by_name(&name)).unwrap_or_else(|| config.routes.route(&alarm));
+    handle_transition(clients, config, alarm, route, &event).await
+}
+
+/// Handles one transition of `alarm`, taken by `route`: the alarm's own event, or one the
+/// reconciler wrote for what `DescribeAlarms` says (a deleted alarm's last transition is to OK).
+pub(crate) async fn handle_transition(
+    clients: &Clients,
+    config: &RouterConfig,
+    alarm: Alarm,
+    route: Route,
+    event: &Value,
+) -> Result<Decision, RouterError> {
     let incident_key = IncidentKey::for_transition(&route.name, &alarm);
     tracing::info!(alarm = %alarm.name, state = %alarm.state, route = %route.name, key = %incident_key, "routing");
 
@@ -446,10 +522,29 @@ async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> 
     };
     let ignored = |reason: String| decide(DecisionAction::Ignore, Outcome::Ignored { reason });
 
+    // The alarm's own order, not the order of delivery: a transition older than one applied
+    // already is history, and changes nothing (no state, no page, no recovery).
+    let lifecycle = config.lifecycle(clients);
+    let before = match &lifecycle {
+        Some(lifecycle) => match lifecycle.apply(&alarm, &route.name, chrono::Utc::now()).await? {
+            Applied::Stale { latest } => {
+                let (state, at) = (latest.state.map(AlarmState::as_str).unwrap_or("a state"), latest.at);
+                let at = at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default();
+                return Ok(ignored(format!(
+                    "{} at {} is older than its latest transition ({state} at {at}): nothing changes",
+                    alarm.state,
+                    alarm.timestamp_rfc3339()
+                )));
+            }
+            applied => applied.before().clone(),
+        },
+        None => AlarmRecord::default(),
+    };
+
     // An inhibiting alarm's state is kept whatever its own route does with it (even
     // when CloudWatch suppressed its actions: it is still in ALARM).
     if let Some(inhibitors) = config.inhibitors(clients) {
-        inhibitors.record(config.routes.inhibitions(), &alarm).await?;
+        inhibitors.record(config.routes.inhibitions(), &alarm, chrono::Utc::now()).await?;
     }
     if let Some(by) = &alarm.actions_suppressed_by {
         return Ok(ignored(format!("composite alarm actions are suppressed by {by}")));
@@ -469,11 +564,6 @@ async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> 
         // resolves whatever is open for the alarm and announces the recovery either way: a notice
         // too many is better than an incident left open.
         AlarmState::Ok => {
-            // Recoveries are never silenced; but an ALARM a silence kept quiet was never announced.
-            let silenced_by = match config.silences(clients) {
-                Some(silences) => silences.forget(&alarm).await?,
-                None => None,
-            };
             if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
                 let flapped = match flap {
                     Flap::Steady => None,
@@ -487,32 +577,43 @@ async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> 
                 });
             }
             if flap != Flap::Steady {
+                // Its recovery, if owed, waits until it is steady: the reconciler tells it then.
                 let outcome = flapping(clients, config, &alarm, &route, &incident_key, &flap).await?;
                 return Ok(decide(DecisionAction::Flapping, outcome));
             }
-            if let Some(silence) = silenced_by {
+            // Recoveries are never silenced; but an ALARM a silence kept quiet was never announced,
+            // unless an ALARM of the same episode (before an INSUFFICIENT_DATA) was.
+            if let Some(silence) = &before.silenced_by
+                && !before.owes_recovery
+            {
                 return Ok(ignored(format!("its ALARM was kept quiet by silence {silence}: nothing was announced")));
             }
             if route.action == Action::Remediate
-                && let Some(outcome) = recovery_told_by_execution(clients, config, &alarm, &route).await
+                && let Some(outcome) =
+                    recovery_told_by_execution(clients, config, &alarm, &route, before.execution_arn.as_deref()).await
             {
                 tracing::info!(outcome = ?outcome, "the recovery is the execution's to announce");
+                if let (Some(lifecycle), Outcome::AnnouncedByExecution { .. }) = (&lifecycle, &outcome) {
+                    lifecycle.recovered(&alarm.arn).await?;
+                }
                 return Ok(decide(DecisionAction::Resolve, outcome));
             }
             let outcome = resolve(clients, config, &alarm, &route, &incident_key).await?;
+            if let Some(lifecycle) = &lifecycle {
+                lifecycle.recovered(&alarm.arn).await?;
+            }
             Ok(decide(DecisionAction::Resolve, outcome))
         }
         AlarmState::Alarm => {
-            let silences = config.silences(clients);
-            let stored = match &silences {
+            let stored = match config.silences(clients) {
                 Some(silences) => silences.all().await?,
                 None => Vec::new(),
             };
             let quiet = config.quiet(clients, &stored, &route.name, &alarm).await?;
             if let Some(silence) = &quiet {
                 tracing::info!(silence = %silence.id, until = %silence.ends_at, "silenced");
-                if let Some(silences) = &silences {
-                    silences.remember_silenced(&alarm, silence, chrono::Utc::now()).await?;
+                if let Some(lifecycle) = &lifecycle {
+                    lifecycle.silenced(&alarm, &silence.id).await?;
                 }
                 let execution_arn = match route.action {
                     Action::Remediate if silence.allow_automation => {
@@ -526,19 +627,19 @@ async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> 
                 let outcome = Outcome::Silenced { silence: silence.id.clone(), until: silence.ends_at, execution_arn };
                 return Ok(decide(DecisionAction::Silence, outcome));
             }
-            if let Some(silences) = &silences {
-                silences.forget(&alarm).await?;
-            }
             if flap != Flap::Steady {
                 let outcome = flapping(clients, config, &alarm, &route, &incident_key, &flap).await?;
+                if let (Some(lifecycle), Outcome::Flapping { message_id: Some(_), .. }) = (&lifecycle, &outcome) {
+                    lifecycle.owe_recovery(&alarm, &route.name, chrono::Utc::now()).await?;
+                }
                 return Ok(decide(DecisionAction::Flapping, outcome));
             }
+            let pages_itself = route.action != Action::Remediate;
             if let Some((groups, group)) = config.group_of(clients, &route, &alarm) {
                 let window = route.group.as_ref().map(|g| g.window_seconds).unwrap_or_default();
-                let pages_itself = route.action != Action::Remediate;
                 let membership =
-                    groups.join(&group, window, &alarm, &incident_key, pages_itself, chrono::Utc::now()).await?;
-                if membership == Membership::Redelivered && pages_itself {
+                    groups.join(&group, window, &alarm, &incident_key, &route.name, chrono::Utc::now()).await?;
+                if membership == (Membership::Redelivered { paged: true }) && pages_itself {
                     // The first delivery paged; starting an execution again is harmless, paging is not.
                     return Ok(ignored(format!("a redelivery of the ALARM that opened group {group}: paged already")));
                 }
@@ -558,10 +659,21 @@ async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> 
                     let outcome = Outcome::Grouped { group, opened_by, members, firing, execution_arn };
                     return Ok(decide(DecisionAction::Group, outcome));
                 }
+                // It opened the group (or is the opener again, its page not yet confirmed): the page
+                // is marked sent only once it was, so a lost page is sent by the redelivery.
+                let (action, outcome) = handle_alarm(clients, config, &alarm, &route, &incident_key, event).await?;
+                if outcome.paged() {
+                    groups.paged(&group, &incident_key).await?;
+                }
+                return Ok(decide(action, outcome));
             }
-            handle_alarm(clients, config, &alarm, &route, &incident_key, &event)
-                .await
-                .map(|(action, outcome)| decide(action, outcome))
+            let (action, outcome) = handle_alarm(clients, config, &alarm, &route, &incident_key, event).await?;
+            if let Some(lifecycle) = &lifecycle {
+                if outcome.paged() {
+                    lifecycle.owe_recovery(&alarm, &route.name, chrono::Utc::now()).await?;
+                }
+            }
+            Ok(decide(action, outcome))
         }
     }
 }
@@ -687,39 +799,64 @@ async fn start_remediation(
         .input(input)
         .send()
         .await;
-    match started {
-        Ok(out) => Ok(Outcome::StartedExecution { execution_arn: out.execution_arn().to_owned(), duplicate: false }),
+    let outcome = match started {
+        Ok(out) => Outcome::StartedExecution { execution_arn: out.execution_arn().to_owned(), duplicate: false },
         Err(err) if matches!(err.as_service_error(), Some(StartExecutionError::ExecutionAlreadyExists(_))) => {
             tracing::info!(key = %key, "execution already started by an earlier delivery");
-            Ok(Outcome::StartedExecution {
-                execution_arn: execution_arn(&config.state_machine_arn, key),
-                duplicate: true,
-            })
+            Outcome::StartedExecution { execution_arn: execution_arn(&config.state_machine_arn, key), duplicate: true }
         }
         Err(err) if is_transient(&err) => {
-            Err(RouterError::TransientError(format!("StartExecution: {}", describe(&err))))
+            return Err(RouterError::TransientError(format!("StartExecution: {}", describe(&err))));
         }
         Err(err) => {
             // The automation cannot run (missing state machine, permissions, ...): a human must know.
             let why = format!("could not start the first-response state machine: {}", describe(&err));
             tracing::error!(key = %key, error = %why, "falling back to SNS");
-            notify(clients, config, alarm, route, key, MessageKind::Escalation, Some(("remediate", &why))).await
+            return notify(clients, config, alarm, route, key, MessageKind::Escalation, Some(("remediate", &why)))
+                .await;
         }
+    };
+    // Its OK finds the execution by the alarm's ARN, not by a name that other alarms may share.
+    if let (Some(lifecycle), Outcome::StartedExecution { execution_arn, .. }) = (config.lifecycle(clients), &outcome) {
+        lifecycle.started(alarm, execution_arn).await?;
     }
+    Ok(outcome)
 }
 
 /// Whether the alarm's latest first-response execution tells people of this recovery: it is still
 /// running (it watches the alarm itself and announces the recovery), or it fixed the alarm and
-/// has announced it. Read from the executions started within one execution timeout before the
-/// OK, newest first; the first of this alarm's is its latest. When that cannot be told, `None`:
-/// the recovery is announced, since a duplicate notice is better than a lost one.
+/// has announced it. The execution is the one the state table remembers for the alarm's ARN;
+/// without a table, the newest of those started within one execution timeout before the OK whose
+/// input names this alarm's ARN (names alone are not enough: alarms that share a long prefix share
+/// the name's slug). When that cannot be told, `None`: the recovery is announced, since a
+/// duplicate notice is better than a lost one.
 async fn recovery_told_by_execution(
     clients: &Clients,
     config: &RouterConfig,
     alarm: &Alarm,
     route: &Route,
+    remembered: Option<&str>,
 ) -> Option<Outcome> {
     use aws_sdk_sfn::types::ExecutionStatus;
+    let told = |status: &ExecutionStatus, execution_arn: String| match status {
+        ExecutionStatus::Running => Some(Outcome::LeftToExecution { running_execution_arn: execution_arn }),
+        ExecutionStatus::Succeeded => Some(Outcome::AnnouncedByExecution { announcing_execution_arn: execution_arn }),
+        // It escalated, failed or was stopped: people were paged and want to hear this.
+        _ => None,
+    };
+    let describe_execution = |arn: String| async move {
+        match clients.sfn.describe_execution().execution_arn(&arn).send().await {
+            Ok(out) => Some(out),
+            Err(err) => {
+                tracing::warn!(error = %describe(&err), "DescribeExecution failed; announcing the recovery anyway");
+                None
+            }
+        }
+    };
+    if let Some(arn) = remembered {
+        let out = describe_execution(arn.to_owned()).await?;
+        return told(out.status(), arn.to_owned());
+    }
     let prefix = IncidentKey::alarm_prefix(&route.name, alarm);
     let timeout = i64::try_from(shared::EXECUTION_TIMEOUT_SECONDS).unwrap_or(i64::MAX);
     let oldest = alarm.timestamp.timestamp().saturating_sub(timeout);
@@ -739,15 +876,12 @@ async fn recovery_told_by_execution(
             if !execution.name().starts_with(&prefix) {
                 continue;
             }
-            let execution_arn = execution.execution_arn().to_owned();
-            return match execution.status() {
-                ExecutionStatus::Running => Some(Outcome::LeftToExecution { running_execution_arn: execution_arn }),
-                ExecutionStatus::Succeeded => {
-                    Some(Outcome::AnnouncedByExecution { announcing_execution_arn: execution_arn })
-                }
-                // It escalated, failed or was stopped: people were paged and want to hear this.
-                _ => None,
-            };
+            let out = describe_execution(execution.execution_arn().to_owned()).await?;
+            let input: Option<Value> = out.input().and_then(|input| serde_json::from_str(input).ok());
+            if input.as_ref().and_then(|input| input.pointer("/alarm/arn")).and_then(Value::as_str) == Some(&alarm.arn)
+            {
+                return told(out.status(), execution.execution_arn().to_owned());
+            }
         }
     }
     None

@@ -1,32 +1,25 @@
 //! Silences in the state table: one item (`pk = silences`) maps each silence's id to its JSON, so
 //! the router reads every silence with one `GetItem` per ALARM, and an operator's command adds or
-//! expires one with a conditional update. An ALARM a silence kept quiet is remembered
-//! (`pk = alarm#<arn>`, `silencedBy`) until its OK, which then announces nothing.
+//! expires one with a conditional update. An ALARM a silence kept quiet is remembered in the
+//! alarm's lifecycle record ([`crate::lifecycle`]) until its OK, which then announces nothing.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use shared::Alarm;
 use shared::silence::Silence;
 
 use crate::RouterError;
 use crate::groups::failed;
 
 const SILENCES: &str = "silences";
-/// How long a silenced ALARM is remembered without an OK.
-const REMEMBER_SECONDS: i64 = 30 * 24 * 3600;
 
 /// The silences in the state table.
 #[derive(Debug, Clone)]
 pub struct Silences<'a> {
     pub client: &'a aws_sdk_dynamodb::Client,
     pub table: &'a str,
-}
-
-fn alarm_key(alarm: &Alarm) -> AttributeValue {
-    AttributeValue::S(format!("alarm#{}", alarm.arn))
 }
 
 impl Silences<'_> {
@@ -116,39 +109,5 @@ impl Silences<'_> {
             .await
             .map_err(|e| failed("UpdateItem", &e))?;
         Ok(silence)
-    }
-
-    /// Remembers that `silence` kept this ALARM quiet, so that its OK announces nothing.
-    pub async fn remember_silenced(
-        &self,
-        alarm: &Alarm,
-        silence: &Silence,
-        now: DateTime<Utc>,
-    ) -> Result<(), RouterError> {
-        self.client
-            .put_item()
-            .table_name(self.table)
-            .item("pk", alarm_key(alarm))
-            .item("silencedBy", AttributeValue::S(silence.id.clone()))
-            .item("alarmAt", AttributeValue::S(alarm.timestamp_rfc3339()))
-            .item("ttl", AttributeValue::N((now.timestamp() + REMEMBER_SECONDS).to_string()))
-            .send()
-            .await
-            .map_err(|e| failed("PutItem", &e))?;
-        Ok(())
-    }
-
-    /// Forgets what was remembered of the alarm's last ALARM: the silence that kept it quiet, if any.
-    pub async fn forget(&self, alarm: &Alarm) -> Result<Option<String>, RouterError> {
-        let deleted = self
-            .client
-            .delete_item()
-            .table_name(self.table)
-            .key("pk", alarm_key(alarm))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| failed("DeleteItem", &e))?;
-        Ok(deleted.attributes().and_then(|item| item.get("silencedBy")).and_then(|v| v.as_s().ok()).cloned())
     }
 }

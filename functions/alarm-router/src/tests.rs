@@ -47,6 +47,15 @@ fn steady_flaps() -> Rule {
         .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
 }
 
+/// The alarm's lifecycle record: nothing held before this transition (its own tests say otherwise).
+fn fresh_alarm() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.key().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).is_some_and(|k| k.starts_with("alarm#"))
+        })
+        .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
+}
+
 /// The decision log's write (its own tests look at what is written).
 fn decision_logged() -> Rule {
     mock!(aws_sdk_dynamodb::Client::update_item)
@@ -59,8 +68,8 @@ fn decision_logged() -> Rule {
 /// [`clients`], with the state table's calls answered by `dynamodb` (and alarms steady, unless
 /// a test answers the flap history itself: those rules come after this one, for other keys).
 fn clients_with_table(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule], dynamodb: &[&Rule]) -> Clients {
-    let (steady, logged) = (steady_flaps(), decision_logged());
-    let dynamodb: Vec<&Rule> = [&steady, &logged].into_iter().chain(dynamodb.iter().copied()).collect();
+    let (steady, logged, fresh) = (steady_flaps(), decision_logged(), fresh_alarm());
+    let dynamodb: Vec<&Rule> = [&steady, &logged].into_iter().chain(dynamodb.iter().copied()).chain([&fresh]).collect();
     let dynamodb = dynamodb.as_slice();
     Clients {
         sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn, |c| c.retry_config(RetryConfig::disabled())),
@@ -68,6 +77,8 @@ fn clients_with_table(sfn: &[&Rule], sns: &[&Rule], incidents: &[&Rule], dynamod
         incidents: mock_client!(aws_sdk_ssmincidents, RuleMode::MatchAny, incidents, |c| c
             .retry_config(RetryConfig::disabled())),
         dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, dynamodb, |c| c
+            .retry_config(RetryConfig::disabled())),
+        cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[], |c| c
             .retry_config(RetryConfig::disabled())),
     }
 }
@@ -442,14 +453,16 @@ async fn resolving_several_records_uses_one_client_token_per_record() {
 }
 
 /// `ListExecutions` answering these executions of the state machine, newest first:
-/// (name, status, started at).
-fn executions(listed: &[(&str, aws_sdk_sfn::types::ExecutionStatus, &str)]) -> Rule {
+/// (name, status, started at); and `DescribeExecution` answering each one's status and input,
+/// whose alarm is the sample's for names of `web-nginx-down`, another alarm's otherwise.
+fn executions(listed: &[(&str, aws_sdk_sfn::types::ExecutionStatus, &str)]) -> [Rule; 2] {
+    let arn_of = |name: &str| format!("{STATE_MACHINE}:{name}").replace(":stateMachine:", ":execution:");
     let items: Vec<aws_sdk_sfn::types::ExecutionListItem> = listed
         .iter()
         .map(|(name, status, started)| {
             let started = chrono::DateTime::parse_from_rfc3339(started).expect("time").timestamp();
             aws_sdk_sfn::types::ExecutionListItem::builder()
-                .execution_arn(format!("{STATE_MACHINE}:{name}").replace(":stateMachine:", ":execution:"))
+                .execution_arn(arn_of(name))
                 .state_machine_arn(STATE_MACHINE)
                 .name(*name)
                 .status(status.clone())
@@ -458,12 +471,36 @@ fn executions(listed: &[(&str, aws_sdk_sfn::types::ExecutionStatus, &str)]) -> R
                 .expect("item")
         })
         .collect();
-    mock!(aws_sdk_sfn::Client::list_executions).then_output(move || {
+    let described: Vec<(String, aws_sdk_sfn::types::ExecutionStatus, String)> = listed
+        .iter()
+        .map(|(name, status, _)| {
+            let alarm = if name.contains("__web-nginx-down__") { "web-nginx-down" } else { "web-nginx-other" };
+            let input = serde_json::json!({"alarm": {"arn": format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm}")}});
+            (arn_of(name), status.clone(), input.to_string())
+        })
+        .collect();
+    let list = mock!(aws_sdk_sfn::Client::list_executions).then_output(move || {
         aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
             .set_executions(Some(items.clone()))
             .build()
             .expect("out")
-    })
+    });
+    let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_compute_output(move |request| {
+        let (arn, status, input) = described
+            .iter()
+            .find(|(arn, _, _)| Some(arn.as_str()) == request.execution_arn())
+            .cloned()
+            .expect("a listed execution");
+        aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+            .execution_arn(arn)
+            .state_machine_arn(STATE_MACHINE)
+            .status(status)
+            .input(input)
+            .start_date(SmithyDateTime::from_secs(0))
+            .build()
+            .expect("out")
+    });
+    [list, describe]
 }
 
 const THIS_ALARM: &str = "web-nginx__web-nginx-down__0d5c8a41e6b2f7a93c10";
@@ -478,8 +515,9 @@ async fn an_ok_while_the_remediation_is_still_running_is_left_to_that_execution(
         executions(&[(OTHER_ALARM, Succeeded, "2026-11-20T04:05:00Z"), (THIS_ALARM, Running, "2026-11-20T04:02:12Z")]);
     let sns = published();
     // WHEN the alarm returns to OK
-    let decision =
-        handle(&clients(&[&listed], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+    let decision = handle(&clients(&[&listed[0], &listed[1]], &[&sns], &[]), &config(None), event("metric-ok.json"))
+        .await
+        .expect("decision");
     // THEN the router announces nothing: the execution sees the OK itself and says "recovered" once
     assert_eq!(sns.num_calls(), 0, "no recovery notice that the execution could contradict");
     assert!(matches!(decision.outcome, Outcome::LeftToExecution { .. }), "{:?}", decision.outcome);
@@ -492,8 +530,9 @@ async fn an_ok_after_the_execution_announced_the_recovery_is_not_announced_again
     let listed = executions(&[(THIS_ALARM, Succeeded, "2026-11-20T04:02:12Z")]);
     let sns = published();
     // WHEN the alarm's OK reaches the router
-    let decision =
-        handle(&clients(&[&listed], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+    let decision = handle(&clients(&[&listed[0], &listed[1]], &[&sns], &[]), &config(None), event("metric-ok.json"))
+        .await
+        .expect("decision");
     // THEN one recovery message per fixed alarm: the execution's
     assert_eq!(sns.num_calls(), 0, "a second recovery message");
     assert!(
@@ -519,7 +558,9 @@ async fn an_ok_after_an_escalation_is_announced_even_if_an_earlier_run_had_fixed
         let sns = published();
         // WHEN the alarm returns to OK
         let decision =
-            handle(&clients(&[&listed], &[&sns], &[]), &config(None), event("metric-ok.json")).await.expect("decision");
+            handle(&clients(&[&listed[0], &listed[1]], &[&sns], &[]), &config(None), event("metric-ok.json"))
+                .await
+                .expect("decision");
         // THEN the people who were paged hear of the recovery
         assert_eq!(sns.num_calls(), 1);
         assert!(matches!(decision.outcome, Outcome::Resolved { .. }), "{:?}", decision.outcome);
@@ -711,16 +752,63 @@ mod groups {
 
     #[tokio::test]
     async fn the_first_alarm_of_a_group_opens_it_and_pages_as_usual() {
-        let (put, sns) = (opened(), published());
+        let (put, sns, confirmed) = (opened(), published(), page_confirmed());
         let decision = handle(
-            &clients_with_table(&[], &[&sns], &[], &[&put, &no_silences(), &forgotten()]),
+            &clients_with_table(&[], &[&sns], &[], &[&put, &confirmed, &no_silences(), &forgotten()]),
             &grouped_config(),
             storefront("i-1", "ALARM"),
         )
         .await
         .expect("decision");
         assert_eq!(decision.action, DecisionAction::Incident);
-        assert_eq!((put.num_calls(), sns.num_calls()), (1, 1));
+        assert_eq!((put.num_calls(), sns.num_calls(), confirmed.num_calls()), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_group_page_that_failed_is_not_marked_sent() {
+        // GIVEN the first ALARM of a group, and SNS throttling the page
+        let throttled = mock!(aws_sdk_sns::Client::publish).then_error(|| {
+            aws_sdk_sns::operation::publish::PublishError::generic(
+                ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build(),
+            )
+        });
+        let (put, confirmed) = (opened(), page_confirmed());
+        // WHEN the router handles it
+        let answer = handle(
+            &clients_with_table(&[], &[&throttled], &[], &[&put, &confirmed, &no_silences(), &forgotten()]),
+            &grouped_config(),
+            storefront("i-1", "ALARM"),
+        )
+        .await;
+        // THEN the delivery fails (so it is retried) and the group's page stays unsent
+        assert!(matches!(answer, Err(RouterError::TransientError(_))), "{answer:?}");
+        assert_eq!((throttled.num_calls(), confirmed.num_calls()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_opener_whose_page_was_not_sent_pages_now() {
+        // GIVEN the group's opener was delivered before but its page never confirmed
+        let alarm = storefront("i-1", "ALARM");
+        let key = IncidentKey::for_transition("storefront", &shared::Alarm::from_event(&alarm).expect("alarm"));
+        let (put, sns, confirmed) = (open_already(), published(), page_confirmed());
+        let again = updated(group_item(key.as_str(), &["arn:first"], &["arn:first"], false));
+        // WHEN it is delivered again
+        handle(
+            &clients_with_table(&[], &[&sns], &[], &[&put, &confirmed, &again, &no_silences(), &forgotten()]),
+            &grouped_config(),
+            alarm,
+        )
+        .await
+        .expect("decision");
+        // THEN the page goes out now, and only then is it marked sent
+        assert_eq!((sns.num_calls(), confirmed.num_calls()), (1, 1));
+    }
+
+    /// The group's page marked sent.
+    fn page_confirmed() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("SET paged = :yes"))
+            .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
     }
 
     #[tokio::test]
@@ -916,9 +1004,7 @@ mod groups {
 
 mod silenced {
     use super::*;
-    use aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput;
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
     use aws_sdk_dynamodb::types::AttributeValue;
     use std::collections::HashMap;
 
@@ -945,16 +1031,20 @@ mod silenced {
     }
 
     fn remembered() -> Rule {
-        mock!(aws_sdk_dynamodb::Client::put_item)
-            .match_requests(|r| r.item().and_then(|i| i.get("silencedBy")).is_some())
-            .then_output(|| PutItemOutput::builder().build())
+        mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("SET silencedBy = :silence"))
+            .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
     }
 
+    /// The alarm's lifecycle record before this transition: the silence that kept its ALARM quiet.
     fn forgotten(silenced_by: Option<&'static str>) -> Rule {
-        mock!(aws_sdk_dynamodb::Client::delete_item).then_output(move || {
-            let old = silenced_by.map(|id| HashMap::from([("silencedBy".to_owned(), AttributeValue::S(id.into()))]));
-            DeleteItemOutput::builder().set_attributes(old).build()
-        })
+        mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression().is_some_and(|e| e.starts_with("SET atMs")))
+            .then_output(move || {
+                let old =
+                    silenced_by.map(|id| HashMap::from([("silencedBy".to_owned(), AttributeValue::S(id.into()))]));
+                aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().set_attributes(old).build()
+            })
     }
 
     #[tokio::test]
@@ -1180,7 +1270,9 @@ mod inhibition {
 
     #[tokio::test]
     async fn the_region_alarm_is_recorded_on_alarm_and_cleared_on_ok_whatever_its_route_does() {
-        for (state, expression) in [("ALARM", "ADD firing :arn"), ("OK", "DELETE firing :arn")] {
+        for (state, expression) in
+            [("ALARM", "ADD firing :arn SET #ttl = :ttl"), ("OK", "DELETE firing :arn SET #ttl = :ttl")]
+        {
             let (inhibitors, no_silences, _, joined, put, forgotten) = table(vec![]);
             let recorded = mock!(aws_sdk_dynamodb::Client::update_item)
                 .match_requests(move |r| {
@@ -1278,8 +1370,9 @@ mod decision_log {
             .then_error(|| {
                 aws_sdk_dynamodb::operation::update_item::UpdateItemError::unhandled("AccessDeniedException")
             });
+        let fresh = fresh_alarm();
         let clients = Clients {
-            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&failing], |c| c
+            dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&failing, &fresh], |c| c
                 .retry_config(RetryConfig::disabled())),
             ..clients(&[], &[], &[])
         };

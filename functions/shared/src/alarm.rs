@@ -48,7 +48,8 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
-    fn parse(value: &str) -> Option<Self> {
+    /// The state as CloudWatch writes it: `ALARM`, `OK` or `INSUFFICIENT_DATA`.
+    pub fn parse(value: &str) -> Option<Self> {
         match value {
             "ALARM" => Some(Self::Alarm),
             "OK" => Some(Self::Ok),

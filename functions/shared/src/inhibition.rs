@@ -8,6 +8,10 @@
 //! ALARM acts as a silence named `inhibit:<rule>`: no page, no automation (unless the rule allows
 //! it), and no recovery notice later for an ALARM that was never announced. An alarm never inhibits
 //! itself, and whatever paged before the inhibition started still gets its recovery.
+//!
+//! `equal: [Dimension, ...]` narrows a rule as Alertmanager's `equal` does: an inhibiting alarm
+//! mutes only the alarms whose values of those dimensions are the same as its own (a dimension an
+//! alarm lacks counts as the empty value), so one zone's outage mutes only that zone's alarms.
 
 use serde::Deserialize;
 
@@ -34,6 +38,9 @@ pub struct Inhibition {
     /// Let remediation of inhibited alarms run (their escalations still page no one).
     #[serde(default)]
     pub allow_automation: bool,
+    /// Dimensions whose values the inhibiting and the inhibited alarm must share.
+    #[serde(default)]
+    pub equal: Vec<String>,
 }
 
 impl Inhibition {
@@ -45,6 +52,9 @@ impl Inhibition {
         }
         self.while_alarm.check().map_err(|e| format!("whileAlarm: {e}"))?;
         self.conditions.check().map_err(|e| format!("match: {e}"))?;
+        if let Some(bad) = self.equal.iter().find(|d| d.trim().is_empty() || d.len() > 255) {
+            return Err(format!("equal: {bad:?} is not a dimension name (1 to 255 characters)"));
+        }
         match &self.routes {
             Some(routes) if routes.is_empty() => {
                 return Err("routes, when given, names at least one rule".into());
@@ -65,6 +75,17 @@ impl Inhibition {
     /// Whether `alarm` is one of the inhibiting alarms.
     pub fn inhibits_with(&self, alarm: &Alarm) -> bool {
         self.while_alarm.matches(alarm)
+    }
+
+    /// Which of the rule's scopes `alarm` belongs to: the values of the `equal` dimensions, in the
+    /// rule's order (empty when the rule has none). Inhibiting and inhibited alarms of the same
+    /// scope meet; others never do.
+    pub fn scope(&self, alarm: &Alarm) -> String {
+        self.equal
+            .iter()
+            .map(|name| format!("{name}={}", alarm.dimensions.get(name).map(String::as_str).unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Whether `alarm`, routed to `route`, is one this rule inhibits (while it holds).
@@ -128,6 +149,29 @@ mod tests {
         assert!(silence.reason.contains("region-eu-west-1-unhealthy"), "{}", silence.reason);
         assert!(silence.silences("web-nginx", &host));
         assert!(inhibition.silence_for("web-nginx", &host, &[]).is_none(), "nothing fires: no inhibition");
+    }
+
+    #[test]
+    fn with_equal_an_inhibiting_alarm_and_an_inhibited_one_meet_only_when_the_dimensions_agree() {
+        let inhibition = rule(&format!("{REGION}equal: [AvailabilityZone]\n"));
+        inhibition.validate(&["web-nginx"]).expect("valid");
+        let mut zone_a = alarm("region-eu-west-1a-unhealthy");
+        zone_a.dimensions.insert("AvailabilityZone".into(), "eu-west-1a".into());
+        let mut host_a = alarm("web-nginx-down-host-001");
+        host_a.dimensions.insert("AvailabilityZone".into(), "eu-west-1a".into());
+        let mut host_b = alarm("web-nginx-down-host-002");
+        host_b.dimensions.insert("AvailabilityZone".into(), "eu-west-1b".into());
+        assert_eq!(inhibition.scope(&zone_a), "AvailabilityZone=eu-west-1a");
+        assert_eq!(inhibition.scope(&zone_a), inhibition.scope(&host_a));
+        assert_ne!(inhibition.scope(&zone_a), inhibition.scope(&host_b));
+        assert_eq!(inhibition.scope(&alarm("no-dimensions")), "AvailabilityZone=");
+        assert_eq!(rule(REGION).scope(&host_a), "", "no equal: one scope for every alarm");
+        assert!(
+            rule("name: a\nwhileAlarm: { namespace: X }\nroutes: [web-nginx]\nequal: ['']\n")
+                .validate(&["web-nginx"])
+                .expect_err("refused")
+                .contains("equal")
+        );
     }
 
     #[test]
