@@ -6,9 +6,9 @@
 //! back through the Web API what the room holds: channels, messages with their metadata, pins,
 //! bookmarks, members.
 
-use local_invoke::{LOCAL_SLACK_TOKEN, local_secrets};
+use local_invoke::{LOCAL_SLACK_TOKEN, local_secrets, recorded_delivery_time};
 use serde_json::{Value, json};
-use slack_channel_creator::{Reply, Room, WarRoom, WarRoomConfig, handle};
+use slack_channel_creator::{Reply, Room, WarRoom, WarRoomConfig, handle, handle_at};
 use workspace_tests::{MotoServer, SlackEmulator, event};
 
 fn war_room(slack: &SlackEmulator) -> WarRoom {
@@ -18,9 +18,11 @@ fn war_room(slack: &SlackEmulator) -> WarRoom {
         .with_routes(shared::Routes::example().expect("example routes"))
 }
 
-/// Delivers a sample webhook: (HTTP status, JSON body).
+/// Delivers a sample webhook a second after its event occurred: (HTTP status, JSON body).
 async fn deliver(war_room: &WarRoom, sample: &str) -> (i64, Value) {
-    match handle(war_room, event(&format!("slack-channel-creator/{sample}")), None).await.expect(sample) {
+    let request = event(&format!("slack-channel-creator/{sample}"));
+    let now = recorded_delivery_time(&request).expect("the sample's occurred_at") + chrono::TimeDelta::seconds(1);
+    match handle_at(war_room, request, None, now).await.expect(sample) {
         Reply::Http(response) => {
             (response.status_code, serde_json::from_str(response.body.as_deref().unwrap_or("null")).expect("JSON"))
         }

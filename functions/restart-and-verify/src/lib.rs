@@ -19,6 +19,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_ssm::config::http::HttpResponse;
+use aws_sdk_ssm::config::retry::RetryConfig;
+use aws_sdk_ssm::error::SdkError;
 use aws_sdk_ssm::operation::get_command_invocation::{GetCommandInvocationError, GetCommandInvocationOutput};
 use aws_sdk_ssm::operation::send_command::SendCommandError;
 use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, CommandInvocation, CommandInvocationStatus, Target};
@@ -52,6 +55,8 @@ pub const ALARM_CHECK_SECONDS: u64 = 30;
 pub const RESUME_LOOKBACK_SECONDS: i64 = shared::EXECUTION_TIMEOUT_SECONDS as i64;
 /// Pages of `ListCommands` / `ListCommandInvocations` read at most (50 items each).
 pub const MAX_PAGES: usize = 40;
+/// SSM's limit on a command's comment, which carries the incident key.
+pub const MAX_COMMENT_LEN: usize = 100;
 
 /// Errors the function returns; the variant name is the error name the state machine matches.
 #[derive(Debug, thiserror::Error, IntoStaticStr, EnumIter)]
@@ -69,6 +74,11 @@ pub enum RestartError {
     /// The command did not finish on every target before the route's deadline.
     #[error("{0}")]
     CommandTimedOut(String),
+    /// SendCommand failed in a way that leaves open whether SSM created the command (a 5xx, a
+    /// timeout, an answer lost on the way), and no command of this incident is listed since. Final:
+    /// a retry could restart the service a second time, so people look instead.
+    #[error("{0}")]
+    CommandOutcomeUnknown(String),
     /// SSM or CloudWatch was unavailable or throttled us; a retry may succeed, and never sends the
     /// restart again.
     #[error("{0}")]
@@ -318,11 +328,19 @@ fn deployed_remediation(routes: &Routes, request: &RemediationRequest) -> Result
         )));
     }
     remediation.validate().map_err(|e| RestartError::InvalidEvent(format!("route {name}: {e}")))?;
+    // A longer comment would be refused by SSM, and a retry could not find the command by it.
+    if command_comment(&request.incident_key).len() > MAX_COMMENT_LEN {
+        return Err(RestartError::InvalidEvent(format!(
+            "incident key {} is too long for an SSM command comment ({MAX_COMMENT_LEN} characters); the router's keys have at most {}",
+            request.incident_key,
+            shared::incident::MAX_EXECUTION_NAME_LEN
+        )));
+    }
     Ok(remediation)
 }
 
-/// The comment that marks a command as this incident's restart (SSM allows 100 characters; an
-/// incident key has at most 80).
+/// The comment that marks a command as this incident's restart (SSM allows [`MAX_COMMENT_LEN`]
+/// characters; an incident key the router made has at most 80).
 pub fn command_comment(key: &IncidentKey) -> String {
     format!("first-response {key}")
 }
@@ -339,7 +357,11 @@ async fn restart(
             tracing::warn!(command_id = id, key = %request.incident_key, "resuming the command an earlier attempt sent");
             (id, true)
         }
-        None => (send(ssm, config, remediation, &comment).await?, false),
+        None => match send(ssm, config, remediation, &comment).await {
+            Ok(id) => (id, false),
+            Err(SendFailure::Refused(err)) => return Err(err),
+            Err(SendFailure::Ambiguous(why)) => (created_anyway(ssm, config, &comment, request.now, why).await?, false),
+        },
     };
     tracing::info!(command_id, service = %remediation.service, resumed, "restart command sent");
     let summary = format!(
@@ -404,12 +426,22 @@ async fn earlier_command(
     Ok(None)
 }
 
+/// Why SendCommand failed.
+enum SendFailure {
+    /// SSM created no command: refused, throttled or never reached.
+    Refused(RestartError),
+    /// SSM may have created the command before the call failed.
+    Ambiguous(String),
+}
+
+/// Sends the restart once. The SDK's automatic retries are off for this call: SendCommand takes no
+/// idempotency token, so a retry after a 5xx or a lost answer could restart the service twice.
 async fn send(
     ssm: &aws_sdk_ssm::Client,
     config: &RestartConfig,
     remediation: &Remediation,
     comment: &str,
-) -> Result<String, RestartError> {
+) -> Result<String, SendFailure> {
     let mut command = ssm
         .send_command()
         .document_name(&config.document)
@@ -426,19 +458,57 @@ async fn send(
             command.targets(Target::builder().key(format!("tag:{}", tag.key)).values(&tag.value).build())
         }
     };
-    let sent = command.send().await.map_err(|err| {
+    let no_retries = aws_sdk_ssm::config::Builder::default().retry_config(RetryConfig::disabled());
+    let sent = command.customize().config_override(no_retries).send().await.map_err(|err| {
         let message = format!("SendCommand: {}", describe(&err));
-        match err.as_service_error() {
+        if may_have_created(&err) {
+            return SendFailure::Ambiguous(message);
+        }
+        SendFailure::Refused(match err.as_service_error() {
             Some(SendCommandError::InvalidInstanceId(_)) => RestartError::TargetUnreachable(message),
             _ if is_transient(&err) => RestartError::TransientError(message),
             _ => RestartError::ConfigError(message),
-        }
+        })
     })?;
+    // SSM accepted the request, so the command exists: an answer without its id cannot be resent.
     sent.command()
         .and_then(|c| c.command_id())
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| RestartError::TransientError("SendCommand returned no command id".into()))
+        .ok_or_else(|| SendFailure::Ambiguous("SendCommand was accepted but returned no command id".into()))
+}
+
+/// Whether a failed SendCommand may still have created the command: SSM failed on its side (5xx),
+/// or its answer never arrived or could not be read. A throttled or refused request created nothing.
+fn may_have_created(err: &SdkError<SendCommandError, HttpResponse>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => service.raw().status().is_server_error(),
+        _ => false,
+    }
+}
+
+/// After an ambiguous SendCommand: the command, if SSM lists it now; else a final error, since
+/// sending again could restart the service twice.
+async fn created_anyway(
+    ssm: &aws_sdk_ssm::Client,
+    config: &RestartConfig,
+    comment: &str,
+    now: DateTime<Utc>,
+    why: String,
+) -> Result<String, RestartError> {
+    let looked = earlier_command(ssm, config, comment, now).await;
+    if let Ok(Some(id)) = &looked {
+        tracing::warn!(command_id = id, why, "SendCommand failed, but SSM had created the command: resuming it");
+        return Ok(id.clone());
+    }
+    let listed = match looked {
+        Err(err) => format!("listing the commands failed too ({err})"),
+        _ => "no command of this incident is listed".to_owned(),
+    };
+    Err(RestartError::CommandOutcomeUnknown(format!(
+        "{why}. SSM may or may not have created the restart, and {listed}; not sending it again. Look for a command with the comment {comment:?} in SSM Run Command history before restarting by hand."
+    )))
 }
 
 async fn check(
@@ -773,12 +843,21 @@ fn never_created(instance_id: &str) -> InstanceReport {
     }
 }
 
-/// SSM's words for "the command never ran there".
+/// SSM's words for "the command never ran there". `StatusDetails` spells them with spaces
+/// ("Delivery Timed Out", "Invalid Platform"); the unspaced forms are the `Status` enum's, accepted
+/// too.
 fn is_unreachable(report: &InstanceReport) -> bool {
     report.status == "Undeliverable"
         || matches!(
             report.status_details.as_deref(),
-            Some("Undeliverable" | "Terminated" | "DeliveryTimedOut" | "InvalidPlatform")
+            Some(
+                "Undeliverable"
+                    | "Terminated"
+                    | "Delivery Timed Out"
+                    | "DeliveryTimedOut"
+                    | "Invalid Platform"
+                    | "InvalidPlatform"
+            )
         )
 }
 

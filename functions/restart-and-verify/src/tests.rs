@@ -522,6 +522,139 @@ async fn an_offline_agent_is_a_target_unreachable_error() {
     assert_eq!(<&str>::from(&err), "TargetUnreachable");
 }
 
+/// An SSM 500 as the service sends it (awsJson 1.1), so the SDK classifies it as it would in AWS.
+const SSM_INTERNAL_ERROR: &str = r#"{"__type":"InternalServerError","message":"An internal error occurred"}"#;
+
+/// `ListCommands` that finds nothing the first time and, from then on, the command SSM did create.
+fn listed_only_after_the_first_look(key: &'static str) -> Rule {
+    let created = move || {
+        ListCommandsOutput::builder()
+            .commands(Command::builder().command_id(COMMAND).comment(format!("first-response {key}")).build())
+            .build()
+    };
+    mock!(aws_sdk_ssm::Client::list_commands)
+        .sequence()
+        .output(|| ListCommandsOutput::builder().build())
+        .output(created)
+        .repeatedly()
+        .build()
+}
+
+#[tokio::test]
+async fn send_command_is_never_retried_by_the_sdk_even_when_the_client_retries() {
+    // GIVEN a client configured as in Lambda, with the SDK's automatic retries on, and SSM answering
+    // SendCommand with a 500 once (the command may have been created) and then accepting it
+    let earlier = no_earlier_command();
+    let send = mock!(aws_sdk_ssm::Client::send_command)
+        .sequence()
+        .http_status(500, Some(SSM_INTERNAL_ERROR.to_owned()))
+        .output(|| SendCommandOutput::builder().command(Command::builder().command_id(COMMAND).build()).build())
+        .build();
+    let retrying = RetryConfig::standard().with_initial_backoff(std::time::Duration::from_millis(1));
+    let clients = Clients {
+        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&earlier, &send], |c| c.retry_config(retrying.clone())),
+        cloudwatch: clients(&[], &[]).cloudwatch,
+    };
+    // WHEN the restart step runs
+    let _ = handle(&clients, &config(), &routes(), event("restart-request.json")).await;
+    // THEN SendCommand went out once: no second restart behind the function's back
+    assert_eq!(send.num_calls(), 1, "the SDK re-sent SendCommand");
+}
+
+#[tokio::test]
+async fn an_ambiguous_send_command_failure_with_no_command_found_is_a_final_error_that_escalates() {
+    // GIVEN SSM answers SendCommand with a 500 and lists no command for the incident afterwards
+    let earlier = no_earlier_command();
+    let send = mock!(aws_sdk_ssm::Client::send_command)
+        .sequence()
+        .http_status(500, Some(SSM_INTERNAL_ERROR.to_owned()))
+        .build();
+    // WHEN the restart step runs
+    let err = run(&[&earlier, &send], &[], event("restart-request.json")).await.expect_err("ambiguous");
+    // THEN the error is not the retryable one, so Step Functions escalates instead of restarting again
+    assert_eq!(<&str>::from(&err), "CommandOutcomeUnknown", "{err}");
+    assert!(err.to_string().contains(&format!("first-response {KEY}")), "names the comment to look for: {err}");
+    assert_eq!(send.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_ambiguous_send_command_failure_resumes_the_command_ssm_did_create() {
+    // GIVEN SSM answers SendCommand with a 500, yet had created the command: it is listed afterwards
+    let listed = listed_only_after_the_first_look(KEY);
+    let send = mock!(aws_sdk_ssm::Client::send_command)
+        .sequence()
+        .http_status(500, Some(SSM_INTERNAL_ERROR.to_owned()))
+        .build();
+    // WHEN the restart step runs
+    let report = run(&[&listed, &send], &[], event("restart-request.json")).await.expect("report");
+    // THEN that command is the restart, and nothing else was sent
+    assert_eq!(send.num_calls(), 1);
+    assert_eq!(listed.num_calls(), 2, "looked before sending and once after the failure");
+    assert_eq!((report.stage, report.command_id.as_str()), (Stage::Restarting, COMMAND));
+}
+
+#[tokio::test]
+async fn a_throttled_send_command_is_transient_because_ssm_created_nothing() {
+    let earlier = no_earlier_command();
+    let throttled = mock!(aws_sdk_ssm::Client::send_command)
+        .then_error(|| SendCommandError::generic(ErrorMetadata::builder().code("ThrottlingException").build()));
+    let err = run(&[&earlier, &throttled], &[], event("restart-request.json")).await.expect_err("throttled");
+    assert_eq!(<&str>::from(&err), "TransientError", "{err}");
+    assert_eq!(throttled.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_incident_key_too_long_for_the_command_comment_is_invalid_and_reaches_no_ssm() {
+    // GIVEN an incident key of the right route, but longer than any the router makes, so that the
+    // command's comment would pass SSM's 100 characters and no retry could find the command by it
+    let mut input = event("restart-request.json");
+    input["incidentKey"] = json!(format!("web-nginx__{}__0d5c8a41e6b2f7a93c10", "x".repeat(70)));
+    let (earlier, send) = (no_earlier_command(), sent());
+    // WHEN the restart step runs
+    let err = run(&[&earlier, &send], &[], input).await.expect_err("too long");
+    // THEN it is refused by name before anything reaches SSM
+    assert_eq!(<&str>::from(&err), "InvalidEvent", "{err}");
+    assert_eq!(earlier.num_calls() + send.num_calls(), 0);
+}
+
+fn unreachable_with(status: CommandInvocationStatus, details: &'static str) -> Rule {
+    answer(
+        SECOND,
+        GetCommandInvocationOutput::builder().status(status).status_details(details).response_code(-1).build(),
+    )
+}
+
+#[tokio::test]
+async fn a_delivery_that_timed_out_as_ssm_words_it_is_an_unreachable_target() {
+    // GIVEN SSM could not deliver the command to the second host: Status TimedOut, StatusDetails
+    // "Delivery Timed Out" (spaced, as StatusDetails is documented)
+    let command = listed_commands(Some(KEY), 2);
+    let first = active(FIRST);
+    let second = unreachable_with(CommandInvocationStatus::TimedOut, "Delivery Timed Out");
+    // WHEN the state machine checks
+    let err = run(&[&command, &first, &second], &[], check_at("restart-request.json", 10, restarting(COMMAND)))
+        .await
+        .expect_err("unreachable");
+    // THEN the host is reported unreachable, not as a restart that ran too long
+    assert_eq!(<&str>::from(&err), "TargetUnreachable", "{err}");
+    assert!(err.to_string().contains(&format!("{SECOND} (TimedOut: Delivery Timed Out)")), "{err}");
+}
+
+#[tokio::test]
+async fn an_invalid_platform_as_ssm_words_it_is_an_unreachable_target() {
+    // GIVEN the document cannot run on the second host: Status Failed, StatusDetails "Invalid Platform"
+    let command = listed_commands(Some(KEY), 2);
+    let first = active(FIRST);
+    let second = unreachable_with(CommandInvocationStatus::Failed, "Invalid Platform");
+    // WHEN the state machine checks
+    let err = run(&[&command, &first, &second], &[], check_at("restart-request.json", 10, restarting(COMMAND)))
+        .await
+        .expect_err("unreachable");
+    // THEN the host is reported unreachable, not as a service the restart left down
+    assert_eq!(<&str>::from(&err), "TargetUnreachable", "{err}");
+    assert!(err.to_string().contains(&format!("{SECOND} (Failed: Invalid Platform)")), "{err}");
+}
+
 #[tokio::test]
 async fn a_finished_remediation_is_not_checked_again() {
     let mut done = awaiting_alarm(10);
@@ -540,7 +673,14 @@ fn the_sample_check_request_is_a_valid_request() {
 fn error_names_are_the_variant_names() {
     assert_eq!(
         RestartError::names(),
-        ["InvalidEvent", "ConfigError", "TargetUnreachable", "CommandTimedOut", "TransientError"]
+        [
+            "InvalidEvent",
+            "ConfigError",
+            "TargetUnreachable",
+            "CommandTimedOut",
+            "CommandOutcomeUnknown",
+            "TransientError"
+        ]
     );
 }
 

@@ -19,6 +19,7 @@ use std::time::Duration;
 use aws_lambda_events::event::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -214,6 +215,7 @@ impl Room {
 #[serde(rename_all = "camelCase")]
 pub struct WebhookReceipt {
     pub event_type: String,
+    /// The delivery's signed `event.id`, by which a redelivery is recognised.
     pub webhook_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
@@ -248,12 +250,23 @@ pub enum WebhookAction {
 /// Handles one invocation: a Function URL request is a PagerDuty webhook, a document with an
 /// `alarm` and an `incidentKey` is an escalation; anything else is an `InvalidEvent`.
 ///
-/// `time_left` is what remains of the Lambda invocation, when known.
+/// `time_left` is what remains of the Lambda invocation, when known. Webhooks are judged at the
+/// wall clock; [`handle_at`] takes the time.
 pub async fn handle(war_room: &WarRoom, event: Value, time_left: Option<Duration>) -> Result<Reply, WarRoomError> {
+    handle_at(war_room, event, time_left, Utc::now()).await
+}
+
+/// [`handle`] at the time `now`: a webhook whose `occurred_at` is too far from it is refused.
+pub async fn handle_at(
+    war_room: &WarRoom,
+    event: Value,
+    time_left: Option<Duration>,
+    now: DateTime<Utc>,
+) -> Result<Reply, WarRoomError> {
     let deadline = time_left.map(|left| Instant::now() + left.saturating_sub(SAFETY_MARGIN));
     let slack = war_room.slack.session(deadline);
     if event.get("requestContext").and_then(|c| c.get("http")).is_some() {
-        return Ok(Reply::Http(webhook(war_room, &slack, event).await));
+        return Ok(Reply::Http(webhook(war_room, &slack, event, now).await));
     }
     if event.get("post").and_then(Value::as_str) == Some(GROUP_POST) {
         let post: GroupPost = serde_json::from_value(event)
@@ -274,8 +287,9 @@ pub async fn handle(war_room: &WarRoom, event: Value, time_left: Option<Duration
     ))
 }
 
-/// Answers a webhook delivery. Nothing reaches Slack unless the signature holds.
-async fn webhook(war_room: &WarRoom, slack: &Slack<'_>, event: Value) -> LambdaFunctionUrlResponse {
+/// Answers a webhook delivery. Nothing reaches Slack unless the body is within
+/// [`pagerduty::MAX_BODY_BYTES`], the signature holds and the event is fresh at `now`.
+async fn webhook(war_room: &WarRoom, slack: &Slack<'_>, event: Value, now: DateTime<Utc>) -> LambdaFunctionUrlResponse {
     let request: LambdaFunctionUrlRequest = match serde_json::from_value(event) {
         Ok(request) => request,
         Err(e) => return respond(400, &json!({"error": format!("not a Function URL request: {e}")})),
@@ -283,6 +297,11 @@ async fn webhook(war_room: &WarRoom, slack: &Slack<'_>, event: Value) -> LambdaF
     let source = request.request_context.http.source_ip.clone().unwrap_or_default();
     if request.request_context.http.method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case("POST")) {
         return respond(405, &json!({"error": "PagerDuty webhooks are POSTed"}));
+    }
+    if let Err(refusal) =
+        pagerduty::check_body_size(request.body.as_deref().unwrap_or_default(), request.is_base64_encoded)
+    {
+        return refuse(&refusal, &source);
     }
     let body = match raw_body(&request) {
         Ok(body) => body,
@@ -295,24 +314,26 @@ async fn webhook(war_room: &WarRoom, slack: &Slack<'_>, event: Value) -> LambdaF
         return respond(401, &json!({"error": "this function takes no PagerDuty webhooks"}));
     }
     let signature = request.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !pagerduty::verify(signature, &body, &war_room.webhook_secrets) {
-        let why = if signature.is_empty() { "missing" } else { "invalid" };
-        tracing::warn!(source = %source, "webhook refused: {why} {SIGNATURE_HEADER}");
-        return respond(401, &json!({"error": format!("{why} X-PagerDuty-Signature")}));
+    if let Err(refusal) = pagerduty::check_signature(signature, &body, &war_room.webhook_secrets) {
+        return refuse(&refusal, &source);
     }
-    let payload: pagerduty::WebhookPayload = match serde_json::from_slice(&body) {
-        Ok(payload) => payload,
+    let payload = match serde_json::from_slice::<pagerduty::WebhookPayload>(&body) {
+        Ok(payload) if !payload.event.id.trim().is_empty() => payload,
+        Ok(_) => return respond(400, &json!({"error": "not a PagerDuty v3 webhook: event.id is empty"})),
         Err(e) => return respond(400, &json!({"error": format!("not a PagerDuty v3 webhook: {e}")})),
     };
-    let webhook_id = request
-        .headers
-        .get(WEBHOOK_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| !id.is_empty())
-        .unwrap_or(&payload.event.id)
-        .to_owned();
-    tracing::info!(event_type = %payload.event.event_type, webhook_id = %webhook_id, "webhook verified");
-    match on_webhook_event(war_room, slack, &payload.event, &webhook_id).await {
+    if let Err(refusal) = pagerduty::check_freshness(payload.event.occurred_at, now) {
+        return refuse(&refusal, &source);
+    }
+    // Duplicates are keyed on the signed event id: X-Webhook-Id is not signed, so a captured
+    // delivery could come back under a new one. The header is logged, for PagerDuty's support.
+    let event_id = payload.event.id.clone();
+    let header_id = request.headers.get(WEBHOOK_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info!(
+        event_type = %payload.event.event_type, event_id = %event_id, x_webhook_id = %header_id,
+        "webhook verified"
+    );
+    match on_webhook_event(war_room, slack, &payload.event, &event_id).await {
         Ok(receipt) => respond(200, &receipt),
         Err(err) => {
             let status = match err {
@@ -321,7 +342,7 @@ async fn webhook(war_room: &WarRoom, slack: &Slack<'_>, event: Value) -> LambdaF
                 _ => 500,
             };
             let name: &'static str = (&err).into();
-            tracing::error!(error_type = name, error = %err, webhook_id = %webhook_id, "webhook failed");
+            tracing::error!(error_type = name, error = %err, event_id = %event_id, "webhook failed");
             respond(status, &json!({"errorType": name, "errorMessage": err.to_string()}))
         }
     }
@@ -520,7 +541,7 @@ async fn find_incident_room(
     slack.find_channel(war_room.config.private_channels, |name| naming::is_room_of(name, &short_id)).await
 }
 
-/// True when a message from this webhook delivery is already in the room.
+/// True when a message about this PagerDuty event (by its signed `event.id`) is already in the room.
 async fn already_posted(slack: &Slack<'_>, channel: &Channel, webhook_id: &str) -> Result<bool, WarRoomError> {
     let recent = slack.history(&channel.id, HISTORY_WINDOW).await?;
     Ok(recent.iter().any(|m| {
@@ -637,6 +658,13 @@ fn raw_body(request: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
     } else {
         Ok(body.as_bytes().to_vec())
     }
+}
+
+/// Answers a refused delivery with the refusal's name; nothing else is done for it.
+fn refuse(refusal: &pagerduty::WebhookRefusal, source: &str) -> LambdaFunctionUrlResponse {
+    let name: &'static str = refusal.into();
+    tracing::warn!(source = %source, error_type = name, error = %refusal, "webhook refused");
+    respond(refusal.status(), &json!({"errorType": name, "errorMessage": refusal.to_string()}))
 }
 
 fn respond(status: i64, body: &impl Serialize) -> LambdaFunctionUrlResponse {

@@ -2,15 +2,19 @@
 //! the optional REST API lookup of assignees' e-mail addresses.
 //!
 //! PagerDuty signs the raw body with HMAC-SHA256 under the subscription's secret and sends
-//! `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` (several during a secret rotation).
+//! `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` (several during a secret rotation). What an
+//! unsigned request can cost is bounded before anything is hashed: the body's size and the number
+//! of signatures considered.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::digest::CtOutput;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
+use strum::IntoStaticStr;
 
 /// The header carrying the signatures.
 pub const SIGNATURE_HEADER: &str = "x-pagerduty-signature";
@@ -19,7 +23,52 @@ pub const WEBHOOK_ID_HEADER: &str = "x-webhook-id";
 /// Where the PagerDuty REST API is, unless `PAGERDUTY_API_URL` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://api.pagerduty.com/";
 
+/// The largest body accepted, as signed (PagerDuty's v3 deliveries are a few KiB).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The most `v1=` signatures a header may carry (one per secret in rotation; PagerDuty sends one or two).
+pub const MAX_SIGNATURES: usize = 8;
+/// How long after its `occurred_at` an event is still accepted: PagerDuty retries a failed delivery
+/// for about 20 minutes; a captured delivery replayed later is refused.
+pub const MAX_EVENT_AGE: TimeDelta = TimeDelta::minutes(30);
+/// How far ahead of this function's clock an `occurred_at` may be (clock skew).
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
 type HmacSha256 = Hmac<Sha256>;
+
+/// Why a delivery is refused before anything is done for it; the variant name is the answer's
+/// `errorType`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, IntoStaticStr)]
+pub enum WebhookRefusal {
+    #[error("the body has {0} bytes as sent, more than the {MAX_BODY_BYTES} a PagerDuty webhook is given")]
+    PayloadTooLarge(usize),
+    #[error("missing X-PagerDuty-Signature")]
+    MissingSignature,
+    #[error("X-PagerDuty-Signature carries {0} v1= signatures, more than the {MAX_SIGNATURES} considered")]
+    TooManySignatures(usize),
+    #[error("invalid X-PagerDuty-Signature")]
+    InvalidSignature,
+    /// The event's `occurred_at` is missing, older than [`MAX_EVENT_AGE`], or further ahead than
+    /// [`MAX_CLOCK_SKEW`].
+    #[error("{0}")]
+    OutsideFreshnessWindow(String),
+}
+
+impl WebhookRefusal {
+    /// The HTTP status of the answer: 4xx, so PagerDuty does not deliver it again.
+    pub fn status(&self) -> i64 {
+        match self {
+            Self::PayloadTooLarge(_) => 413,
+            Self::OutsideFreshnessWindow(_) => 400,
+            Self::MissingSignature | Self::TooManySignatures(_) | Self::InvalidSignature => 401,
+        }
+    }
+}
+
+/// Refuses a body over [`MAX_BODY_BYTES`], measured as it arrived, before it is decoded or hashed.
+pub fn check_body_size(body: &str, base64_encoded: bool) -> Result<(), WebhookRefusal> {
+    let limit = if base64_encoded { MAX_BODY_BYTES.div_ceil(3) * 4 } else { MAX_BODY_BYTES };
+    if body.len() > limit { Err(WebhookRefusal::PayloadTooLarge(body.len())) } else { Ok(()) }
+}
 
 /// The signature PagerDuty sends for `body` under `secret`: `v1=<hex>`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -34,20 +83,65 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// True when any `v1=` signature in `header` is the HMAC of `body` under any of `secrets`.
-/// Each comparison is constant-time; anything malformed simply does not match.
 pub fn verify(header: &str, body: &[u8], secrets: &[String]) -> bool {
-    let signatures: Vec<Vec<u8>> = header
-        .split(',')
-        .filter_map(|part| part.trim().strip_prefix("v1="))
-        .filter_map(|hex_digest| hex::decode(hex_digest).ok())
-        .collect();
-    secrets.iter().filter(|secret| !secret.is_empty()).any(|secret| {
-        signatures.iter().any(|signature| {
-            let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes()) else { return false };
-            mac.update(body);
-            mac.verify_slice(signature).is_ok()
-        })
-    })
+    check_signature(header, body, secrets).is_ok()
+}
+
+/// Ok when any `v1=` signature in `header` is the HMAC of `body` under any of `secrets`. A header
+/// with more than [`MAX_SIGNATURES`] is refused unhashed; the body is hashed once per secret and
+/// compared with each signature in constant time; anything malformed simply does not match.
+pub fn check_signature(header: &str, body: &[u8], secrets: &[String]) -> Result<(), WebhookRefusal> {
+    if header.trim().is_empty() {
+        return Err(WebhookRefusal::MissingSignature);
+    }
+    let signatures: Vec<&str> = header.split(',').filter_map(|part| part.trim().strip_prefix("v1=")).collect();
+    if signatures.len() > MAX_SIGNATURES {
+        return Err(WebhookRefusal::TooManySignatures(signatures.len()));
+    }
+    let candidates: Vec<CtOutput<HmacSha256>> = signatures.iter().filter_map(|hex| digest_of(hex)).collect();
+    if candidates.is_empty() {
+        return Err(WebhookRefusal::InvalidSignature);
+    }
+    let matched = secrets.iter().filter(|secret| !secret.is_empty()).any(|secret| {
+        let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(secret.as_bytes()) else { return false };
+        mac.update(body);
+        let expected = mac.finalize();
+        // CtOutput's equality is constant-time.
+        candidates.contains(&expected)
+    });
+    if matched { Ok(()) } else { Err(WebhookRefusal::InvalidSignature) }
+}
+
+/// A signature's hex digest, when it is one of the right length.
+fn digest_of(hex_digest: &str) -> Option<CtOutput<HmacSha256>> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut bytes).ok()?;
+    Some(CtOutput::new(bytes.into()))
+}
+
+/// Ok when the event occurred within [`MAX_EVENT_AGE`] before `now` and at most
+/// [`MAX_CLOCK_SKEW`] after it.
+pub fn check_freshness(occurred_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), WebhookRefusal> {
+    let Some(at) = occurred_at else {
+        return Err(WebhookRefusal::OutsideFreshnessWindow(
+            "the event has no occurred_at, so its freshness cannot be judged".into(),
+        ));
+    };
+    if now - at > MAX_EVENT_AGE {
+        return Err(WebhookRefusal::OutsideFreshnessWindow(format!(
+            "the event occurred at {at}, {} minutes before now; older than the {} minutes accepted",
+            (now - at).num_minutes(),
+            MAX_EVENT_AGE.num_minutes()
+        )));
+    }
+    if at - now > MAX_CLOCK_SKEW {
+        return Err(WebhookRefusal::OutsideFreshnessWindow(format!(
+            "the event occurred at {at}, {} minutes after now; further ahead than the {} minutes of clock skew accepted",
+            (at - now).num_minutes(),
+            MAX_CLOCK_SKEW.num_minutes()
+        )));
+    }
+    Ok(())
 }
 
 /// `null` read as the type's default: PagerDuty sends `null` for many fields it also omits.
@@ -325,6 +419,24 @@ mod tests {
         }
         assert!(!verify(&sign("", BODY), BODY, &secrets(&[""])), "an empty secret is no secret");
         assert!(!verify(&valid, BODY, &[]));
+    }
+
+    #[test]
+    fn up_to_the_cap_every_signature_is_considered() {
+        let junk = vec![format!("v1={}", "00".repeat(32)); MAX_SIGNATURES - 1];
+        let header = format!("{},{}", junk.join(","), sign(SECRET, BODY));
+        assert_eq!(check_signature(&header, BODY, &secrets(&[SECRET])), Ok(()));
+    }
+
+    #[test]
+    fn the_freshness_window_holds_its_edges() {
+        let occurred = "2026-11-20T04:06:41Z".parse::<DateTime<Utc>>().expect("time");
+        assert_eq!(check_freshness(Some(occurred), occurred + MAX_EVENT_AGE), Ok(()));
+        assert_eq!(check_freshness(Some(occurred), occurred - MAX_CLOCK_SKEW), Ok(()));
+        let late = check_freshness(Some(occurred), occurred + MAX_EVENT_AGE + TimeDelta::seconds(1));
+        assert!(matches!(late, Err(WebhookRefusal::OutsideFreshnessWindow(_))), "{late:?}");
+        let undated = check_freshness(None, occurred);
+        assert!(matches!(undated, Err(WebhookRefusal::OutsideFreshnessWindow(_))), "{undated:?}");
     }
 
     #[test]

@@ -179,7 +179,8 @@ pub struct MetadataPayload {
     /// The incident the message is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
-    /// The PagerDuty delivery that caused the message.
+    /// The PagerDuty event that caused the message: its signed `event.id`, by which a redelivery
+    /// is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_id: Option<String>,
 }

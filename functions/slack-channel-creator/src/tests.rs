@@ -131,15 +131,48 @@ async fn escalate(server: &MockServer) -> Result<Room, WarRoomError> {
     }
 }
 
-/// The HTTP answer to a webhook sample, with its JSON body.
-async fn deliver(war_room: &WarRoom, name: &str) -> (i64, Value) {
-    match handle(war_room, sample(name), None).await.expect("a webhook always gets an HTTP answer") {
+/// The signed body of a Function URL request (base64 decoded when it is encoded).
+fn body_of(request: &Value) -> Value {
+    let raw = request["body"].as_str().expect("body");
+    let raw = if request["isBase64Encoded"] == json!(true) {
+        String::from_utf8(BASE64.decode(raw).expect("base64")).expect("UTF-8")
+    } else {
+        raw.to_owned()
+    };
+    serde_json::from_str(&raw).expect("JSON body")
+}
+
+/// When PagerDuty says the delivery's event occurred.
+fn occurred_at(request: &Value) -> DateTime<Utc> {
+    body_of(request)["event"]["occurred_at"].as_str().expect("occurred_at").parse().expect("time")
+}
+
+/// The request carrying `body`, signed with the sample secret.
+fn signed(request: &Value, body: &Value) -> Value {
+    let raw = body.to_string();
+    let mut request = request.clone();
+    request["headers"]["x-pagerduty-signature"] = json!(pagerduty::sign(&sample_secret(), raw.as_bytes()));
+    request["body"] = json!(raw);
+    request["isBase64Encoded"] = json!(false);
+    request
+}
+
+/// The HTTP answer to a webhook request arriving at `now`, with its JSON body.
+async fn deliver_at(war_room: &WarRoom, request: Value, now: DateTime<Utc>) -> (i64, Value) {
+    match handle_at(war_room, request, None, now).await.expect("a webhook always gets an HTTP answer") {
         Reply::Http(response) => {
             let body = serde_json::from_str(response.body.as_deref().unwrap_or("null")).expect("JSON body");
             (response.status_code, body)
         }
         Reply::Room(room) => panic!("a webhook answers HTTP, not {room:?}"),
     }
+}
+
+/// The HTTP answer to a webhook sample delivered two seconds after its event occurred.
+async fn deliver(war_room: &WarRoom, name: &str) -> (i64, Value) {
+    let request = sample(name);
+    let now = occurred_at(&request) + chrono::TimeDelta::seconds(2);
+    deliver_at(war_room, request, now).await
 }
 
 #[tokio::test]
@@ -399,7 +432,7 @@ async fn a_signed_webhook_opens_the_incident_room() {
     let post = &calls(&server, "chat.postMessage").await[0];
     assert!(post["text"].starts_with("War room: PagerDuty #4127 Storefront checkout"), "{}", post["text"]);
     let metadata: Value = serde_json::from_str(&post["metadata"]).expect("metadata");
-    assert_eq!(metadata["event_payload"]["webhook_id"], "5f0c3c1e-8a4b-4f55-9d8e-000000000001");
+    assert_eq!(metadata["event_payload"]["webhook_id"], "01JD0000000000000000000001", "the signed event.id");
     let topic = &calls(&server, "conversations.setTopic").await[0]["topic"];
     assert_eq!(topic, "P2 · high urgency · triggered · on it: Alice Oncall");
 }
@@ -474,7 +507,7 @@ async fn a_redelivered_webhook_changes_nothing() {
     slack_method("conversations.history")
         .respond_with(ok(json!({"messages": [{"ts": "1795147800.000200", "user": "U0BOT", "text": "acknowledged",
             "metadata": {"event_type": "pagerduty_webhook",
-                         "event_payload": {"webhook_id": "5f0c3c1e-8a4b-4f55-9d8e-000000000002"}}}]})))
+                         "event_payload": {"webhook_id": "01JD0000000000000000000002"}}}]})))
         .with_priority(1)
         .mount(&server)
         .await;
@@ -504,7 +537,7 @@ async fn a_redelivered_resolution_only_finishes_the_archiving() {
     slack_method("conversations.history")
         .respond_with(ok(json!({"messages": [{"ts": "1795149070.000300", "user": "U0BOT", "text": "Resolved",
             "metadata": {"event_type": "pagerduty_webhook",
-                         "event_payload": {"webhook_id": "5f0c3c1e-8a4b-4f55-9d8e-000000000007"}}}]})))
+                         "event_payload": {"webhook_id": "01JD0000000000000000000007"}}}]})))
         .with_priority(1)
         .mount(&server)
         .await;
@@ -597,6 +630,95 @@ async fn a_slack_failure_during_a_webhook_is_a_5xx_so_pagerduty_retries() {
     slack_method("conversations.create").respond_with(ResponseTemplate::new(500)).with_priority(1).mount(&server).await;
     let (status, body) = deliver(&war_room(&server), "incident-triggered.json").await;
     assert_eq!((status, body["errorType"].as_str()), (503, Some("TransientError")), "{body}");
+}
+
+#[tokio::test]
+async fn more_v1_signatures_than_the_cap_are_refused_even_when_one_is_valid() {
+    // GIVEN a delivery whose header carries eight junk signatures before the valid one
+    let server = workspace().await;
+    let request = sample("incident-triggered.json");
+    let valid = request["headers"]["x-pagerduty-signature"].as_str().expect("signature").to_owned();
+    let mut flooded = request.clone();
+    let junk = vec![format!("v1={}", "00".repeat(32)); 8];
+    flooded["headers"]["x-pagerduty-signature"] = json!(format!("{},{valid}", junk.join(",")));
+    // WHEN it is delivered
+    let (status, body) = deliver_at(&war_room(&server), flooded, occurred_at(&request)).await;
+    // THEN it is refused by name, and nothing reaches Slack
+    assert_eq!((status, body["errorType"].as_str()), (401, Some("TooManySignatures")), "{body}");
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "Slack must not be called");
+}
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_refused_before_anything_else() {
+    // GIVEN a correctly signed delivery padded past 256 KiB
+    let server = workspace().await;
+    let request = sample("incident-triggered.json");
+    let mut body = body_of(&request);
+    body["event"]["data"]["padding"] = json!("x".repeat(256 * 1024));
+    // WHEN it is delivered
+    let (status, answer) = deliver_at(&war_room(&server), signed(&request, &body), occurred_at(&request)).await;
+    // THEN it is refused by name, and nothing reaches Slack
+    assert_eq!((status, answer["errorType"].as_str()), (413, Some("PayloadTooLarge")), "{answer}");
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "Slack must not be called");
+}
+
+#[tokio::test]
+async fn a_delivery_replayed_under_a_new_x_webhook_id_is_still_a_duplicate() {
+    // GIVEN the room holds the message of the acknowledgement's signed event id
+    let server = workspace().await;
+    with_existing_room(&server, false).await;
+    slack_method("conversations.history")
+        .respond_with(ok(json!({"messages": [{"ts": "1795147800.000200", "user": "U0BOT", "text": "acknowledged",
+            "metadata": {"event_type": "pagerduty_webhook",
+                         "event_payload": {"webhook_id": "01JD0000000000000000000002"}}}]})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // WHEN the same signed body arrives again under an unsigned X-Webhook-Id never seen before
+    let mut replayed = sample("incident-acknowledged.json");
+    replayed["headers"]["x-webhook-id"] = json!("00000000-0000-0000-0000-00000000beef");
+    let now = occurred_at(&replayed) + chrono::TimeDelta::seconds(30);
+    let (status, body) = deliver_at(&war_room(&server), replayed, now).await;
+    // THEN it is a duplicate: nothing is posted or changed
+    assert_eq!((status, body["did"].as_str()), (200, Some("duplicate")), "{body}");
+    assert!(calls(&server, "chat.postMessage").await.is_empty());
+    assert!(calls(&server, "conversations.setTopic").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_delivery_that_occurred_long_ago_is_refused_and_reaches_no_one() {
+    // GIVEN a correctly signed delivery captured and replayed 31 minutes after its event occurred
+    let server = workspace().await;
+    let request = sample("incident-triggered.json");
+    let now = occurred_at(&request) + chrono::TimeDelta::minutes(31);
+    // WHEN it is delivered
+    let (status, body) = deliver_at(&war_room(&server), request, now).await;
+    // THEN it is refused by name, and nothing reaches Slack
+    assert_eq!((status, body["errorType"].as_str()), (400, Some("OutsideFreshnessWindow")), "{body}");
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "Slack must not be called");
+}
+
+#[tokio::test]
+async fn a_delivery_dated_too_far_in_the_future_is_refused_and_reaches_no_one() {
+    let server = workspace().await;
+    let request = sample("incident-triggered.json");
+    let now = occurred_at(&request) - chrono::TimeDelta::minutes(6);
+    let (status, body) = deliver_at(&war_room(&server), request, now).await;
+    assert_eq!((status, body["errorType"].as_str()), (400, Some("OutsideFreshnessWindow")), "{body}");
+    assert!(server.received_requests().await.unwrap_or_default().is_empty(), "Slack must not be called");
+}
+
+#[tokio::test]
+async fn a_delivery_pagerduty_retries_twenty_minutes_later_is_still_handled() {
+    // GIVEN PagerDuty retries a delivery for about 20 minutes after a 5xx
+    let server = workspace().await;
+    let request = sample("incident-triggered.json");
+    let now = occurred_at(&request) + chrono::TimeDelta::minutes(21);
+    // WHEN the last retry arrives
+    let (status, body) = deliver_at(&war_room(&server), request, now).await;
+    // THEN it opens the room as the first delivery would have
+    assert_eq!((status, body["did"].as_str()), (200, Some("opened")), "{body}");
+    assert_eq!(calls(&server, "conversations.create").await.len(), 1);
 }
 
 #[tokio::test]
@@ -710,10 +832,12 @@ async fn no_field_of_a_pagerduty_delivery_can_mention_or_link() {
     request["body"] = json!(raw);
     // WHEN it is delivered, and then an acknowledgement and a note with the same names
     let war_room = war_room(&server);
-    let Reply::Http(answer) = handle(&war_room, request.clone(), None).await.expect("answer") else { panic!() };
+    let now = occurred_at(&request);
+    let Reply::Http(answer) = handle_at(&war_room, request.clone(), None, now).await.expect("answer") else { panic!() };
     assert_eq!(answer.status_code, 200, "{:?}", answer.body);
-    for (event_type, webhook_id) in [("incident.acknowledged", "w-ack"), ("incident.annotated", "w-note")] {
+    for (event_type, event_id) in [("incident.acknowledged", "w-ack"), ("incident.annotated", "w-note")] {
         let mut changed = body.clone();
+        changed["event"]["id"] = json!(event_id);
         changed["event"]["event_type"] = json!(event_type);
         if event_type == "incident.annotated" {
             changed["event"]["data"] =
@@ -722,14 +846,13 @@ async fn no_field_of_a_pagerduty_delivery_can_mention_or_link() {
         let raw = changed.to_string();
         let mut delivery = request.clone();
         delivery["headers"]["x-pagerduty-signature"] = json!(pagerduty::sign(&sample_secret(), raw.as_bytes()));
-        delivery["headers"]["x-webhook-id"] = json!(webhook_id);
         delivery["body"] = json!(raw);
         slack_method("conversations.list")
             .respond_with(ok(json!({"channels": [channel(PAGERDUTY_ROOM, false)], "response_metadata": {}})))
             .with_priority(1)
             .mount(&server)
             .await;
-        let Reply::Http(answer) = handle(&war_room, delivery, None).await.expect("answer") else { panic!() };
+        let Reply::Http(answer) = handle_at(&war_room, delivery, None, now).await.expect("answer") else { panic!() };
         assert_eq!(answer.status_code, 200, "{event_type}: {:?}", answer.body);
     }
     // THEN nothing PagerDuty sent reaches Slack as a live mention or link

@@ -259,18 +259,38 @@ pub fn local_routes() -> Result<shared::Routes, Diagnostic> {
     routes.map_err(|e| Diagnostic { error_type: "ConfigError".into(), error_message: e.to_string() })
 }
 
-/// Runs one function's handler on `payload`, as Lambda would, against the emulator.
+/// Runs one function's handler on `payload`, as Lambda would, against the emulator. A PagerDuty
+/// webhook is a recorded delivery: it is judged at the time its event occurred, so the samples
+/// stay fresh; everything else runs at the wall clock.
 pub async fn invoke(
     function: Function,
     payload: Value,
     config: &SdkConfig,
     emulator: &Emulator,
 ) -> Result<Value, Diagnostic> {
-    invoke_at(function, payload, config, emulator, chrono::Utc::now()).await
+    let now = match function {
+        Function::SlackChannelCreator => recorded_delivery_time(&payload),
+        _ => None,
+    };
+    invoke_at(function, payload, config, emulator, now.unwrap_or_else(chrono::Utc::now)).await
+}
+
+/// When the PagerDuty event of a Function URL request occurred (`event.occurred_at` of its body,
+/// decoded when base64), if the request is one.
+pub fn recorded_delivery_time(request: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    use base64::Engine;
+    let body = request.get("body")?.as_str()?;
+    let raw = if request.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+        base64::engine::general_purpose::STANDARD.decode(body).ok()?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    let body: Value = serde_json::from_slice(&raw).ok()?;
+    body.get("event")?.get("occurred_at")?.as_str()?.parse().ok()
 }
 
 /// [`invoke`] at the time `now` on a replay's virtual clock: the failure counter's window ends
-/// there (the deployed function reads the wall clock).
+/// there, and a webhook's freshness is judged there (the deployed functions read the wall clock).
 pub async fn invoke_at(
     function: Function,
     payload: Value,
@@ -311,7 +331,7 @@ pub async fn invoke_at(
         }
         Function::SlackChannelCreator => {
             let war_room = local_war_room(&emulator.slack_api_url)?.with_routes(routes);
-            let reply = slack_channel_creator::handle(&war_room, payload, None).await?;
+            let reply = slack_channel_creator::handle_at(&war_room, payload, None, now).await?;
             json(serde_json::to_value(reply))
         }
     }
