@@ -668,10 +668,10 @@ pub(crate) async fn handle_transition(
                 return Ok(decide(action, outcome));
             }
             let (action, outcome) = handle_alarm(clients, config, &alarm, &route, &incident_key, event).await?;
-            if let Some(lifecycle) = &lifecycle {
-                if outcome.paged() {
-                    lifecycle.owe_recovery(&alarm, &route.name, chrono::Utc::now()).await?;
-                }
+            if let Some(lifecycle) = &lifecycle
+                && outcome.paged()
+            {
+                lifecycle.owe_recovery(&alarm, &route.name, chrono::Utc::now()).await?;
             }
             Ok(decide(action, outcome))
         }
