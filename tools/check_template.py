@@ -6,14 +6,19 @@ but with an empty managed-policy map and a fixed region, so nothing calls AWS. T
 
   a. the public Function URL and its permissions exist only under the HasWebhookSecrets condition;
   b. the PagerDuty webhook function has reserved concurrency;
-  c. the alert topic is encrypted with the stack's own KMS key, whose policy lets EventBridge and
-     CloudWatch alarms use it, and every role that may publish to the topic may use the key;
+  c. each topic is encrypted with a KMS key of the stack; the safety-net topic's key lets EventBridge
+     and CloudWatch alarms use it; every role that may publish to a topic may use its key;
   d. every IAM role gets the PermissionsBoundary parameter through HasPermissionsBoundary;
   e. no policy lets a role send any SSM document but the stack's own;
   f. the dashboard's body is JSON once substituted, and names only metrics the functions emit
      (the variants of `Metric` in functions/shared/src/metrics.rs) in the namespace they emit to;
      the product's health alarms (router errors, dead-letter queue depth, executions ended without
-     escalating) exist and tell the alert topic.
+     escalating) exist;
+  g. every failure to reach people is seen by a path it cannot block: the safety-net rules and every
+     CloudWatch alarm of the stack tell the safety-net topic (never the alert topic), which the stack
+     encrypts with a key of its own; ExecutionEndedUnseenRule matches every Fail state of the state
+     machine but the one that paged (Escalated), the failed escalation's end (EscalationFailed)
+     included, and executions that timed out or were aborted.
 
 Usage: .venv/bin/python tools/check_template.py [TEMPLATE]   (default: infra/template.yaml)
 Prints every failed check and exits 1; exits 0 when all hold.
@@ -167,7 +172,8 @@ def check_topic_key(resources: dict) -> list:
             errors.append(f"(c) {logical_id} has KmsMasterKeyId {json.dumps(key)}, not a key of this stack")
             continue
         policy = resources[key_id]["Properties"].get("KeyPolicy", {})
-        for service in ["events.amazonaws.com", "cloudwatch.amazonaws.com"]:
+        # Only the safety-net topic hears from AWS services (its rules and the health alarms).
+        for service in ["events.amazonaws.com", "cloudwatch.amazonaws.com"] if {"Ref": logical_id} in SAFETY_NET else []:
             allowed = set()
             for statement in statements(policy):
                 principal = statement.get("Principal")
@@ -259,9 +265,116 @@ def check_dashboard(resources: dict) -> list:
     for name in sorted(known - named):
         errors.append(f"(f) the functions emit {name}, which the dashboard does not show")
     for alarm in HEALTH_ALARMS:
-        actions = resources.get(alarm, {}).get("Properties", {}).get("AlarmActions")
-        if actions != [{"Ref": "AlertTopic"}]:
-            errors.append(f"(f) health alarm {alarm} is missing or does not tell the alert topic")
+        if resources.get(alarm, {}).get("Type") != "AWS::CloudWatch::Alarm":
+            errors.append(f"(f) health alarm {alarm} is missing")
+    return errors
+
+
+ALERT_TOPIC = {"Ref": "AlertTopic"}
+# The safety-net topic: the stack's own, or the one the SafetyNetTopicArn parameter names.
+SAFETY_NET = ({"Ref": "SafetyNetTopic"}, {"Ref": "SafetyNetTopicArn"})
+SAFETY_NET_RULES = ("RouterFailureRule", "ExecutionEndedUnseenRule")
+UNSEEN_RULE = "ExecutionEndedUnseenRule"
+# The one Fail state whose execution has paged: every other end must reach the safety net.
+PAGED = "Escalated"
+ESCALATION_FAILED = "EscalationFailed"
+ASL = Path(__file__).resolve().parent.parent / "statemachines/first-response.asl.json"
+
+
+def matches(pattern, value) -> bool:
+    """Whether an EventBridge event pattern (the subset this template uses) matches an event."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        for key, wanted in pattern.items():
+            if key == "$or":
+                if not any(matches(branch, value) for branch in wanted):
+                    return False
+            elif not matches(wanted, value.get(key)):
+                return False
+        return True
+    if isinstance(pattern, list):
+        return any(matches_one(p, value) for p in pattern)
+    raise ValueError(f"unexpected pattern {pattern!r}")
+
+
+def matches_one(pattern, value) -> bool:
+    if isinstance(pattern, dict) and "anything-but" in pattern:
+        excluded = as_list(pattern["anything-but"])
+        return value is not None and value not in excluded
+    if isinstance(pattern, dict) and "prefix" in pattern:
+        return isinstance(value, str) and value.startswith(pattern["prefix"])
+    if isinstance(pattern, dict) and "exists" in pattern:
+        return (value is not None) == pattern["exists"]
+    if isinstance(pattern, dict) and len(pattern) == 1 and next(iter(pattern)) not in ("Ref", "Fn::GetAtt", "Fn::Sub"):
+        raise ValueError(f"unsupported pattern operator {pattern!r}: teach check (g) about it")
+    return pattern == value
+
+
+def fail_errors() -> dict:
+    """The Fail states of the state machine and the error each ends the execution with."""
+    definition = json.loads(ASL.read_text())
+    return {name: state.get("Error") for name, state in definition["States"].items() if state["Type"] == "Fail"}
+
+
+def execution_ended(status: str, error=None) -> dict:
+    return {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"stateMachineArn": {"Ref": "FirstResponseStateMachine"}, "status": status, "error": error},
+    }
+
+
+def check_safety_nets(resources: dict) -> list:
+    errors = []
+
+    def tells(where: str, values) -> None:
+        told = [b for v in values for b in branches(v)]
+        if ALERT_TOPIC in told:
+            errors.append(f"(g) {where} tells the alert topic: a failure of that topic or its key would silence it")
+        elif not told or any(t not in SAFETY_NET for t in told):
+            errors.append(f"(g) {where} tells {json.dumps(told)}, not the safety-net topic")
+
+    for rule in SAFETY_NET_RULES:
+        targets = resources.get(rule, {}).get("Properties", {}).get("Targets")
+        if not targets:
+            errors.append(f"(g) safety-net rule {rule} is missing or has no target")
+            continue
+        tells(f"safety-net rule {rule}", [t["Arn"] for t in targets])
+    alarms = {k: r for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    for logical_id, alarm in alarms.items():
+        properties = alarm["Properties"]
+        tells(f"alarm {logical_id}", properties.get("AlarmActions", []))
+        if "OKActions" in properties:
+            tells(f"alarm {logical_id} (OK)", properties["OKActions"])
+
+    topic = resources.get("SafetyNetTopic")
+    if topic is None:
+        errors.append("(g) no SafetyNetTopic")
+    else:
+        key = topic.get("Properties", {}).get("KmsMasterKeyId")
+        alert_key = resources.get("AlertTopic", {}).get("Properties", {}).get("KmsMasterKeyId")
+        if key is None or key == alert_key:
+            errors.append(f"(g) SafetyNetTopic is encrypted with {json.dumps(key)}: it needs a key of its own")
+
+    pattern = resources.get(UNSEEN_RULE, {}).get("Properties", {}).get("EventPattern")
+    if pattern is None:
+        return errors + [f"(g) {UNSEEN_RULE} has no event pattern"]
+    ends = fail_errors()
+    if ESCALATION_FAILED not in ends.values():
+        errors.append(f"(g) no Fail state of {ASL.name} ends with {ESCALATION_FAILED}: a failed page would end unseen")
+    cases = [(f"a {status} execution", execution_ended(status), True) for status in ("TIMED_OUT", "ABORTED")]
+    cases += [("a failed task's error", execution_ended("FAILED", "States.TaskFailed"), True)]
+    cases += [
+        (f"Fail state {name} ({error})", execution_ended("FAILED", error), error != PAGED)
+        for name, error in sorted(ends.items())
+    ]
+    try:
+        for what, event, seen in cases:
+            if matches(pattern, event) != seen:
+                errors.append(f"(g) {UNSEEN_RULE} {'misses' if seen else 'catches'} {what}")
+    except ValueError as unsupported:
+        errors.append(f"(g) {UNSEEN_RULE}: {unsupported}")
     return errors
 
 
@@ -280,6 +393,7 @@ def main() -> int:
         + check_permissions_boundary(resources)
         + check_send_command(resources)
         + check_dashboard(resources)
+        + check_safety_nets(resources)
     )
     for error in errors:
         print(f"{path}: {error}", file=sys.stderr)
@@ -287,7 +401,8 @@ def main() -> int:
         return 1
     print(f"{path}: public URL only with a webhook secret, reserved webhook concurrency, encrypted topic,"
           f" boundary on {sum(r['Type'] == 'AWS::IAM::Role' for r in resources.values())} roles,"
-          " no SendCommand on foreign documents, a dashboard of the emitted metrics and health alarms on the topic")
+          " no SendCommand on foreign documents, a dashboard of the emitted metrics, and safety nets and health"
+          " alarms on the safety-net topic, which sees every end but Escalated")
     return 0
 
 

@@ -172,6 +172,31 @@ async fn a_failed_verification_escalates_with_its_evidence() {
 }
 
 #[tokio::test]
+async fn a_page_the_alert_topic_refuses_ends_in_escalation_failed_not_escalated() {
+    // GIVEN an open breaker, and an alert topic whose KMS key is disabled: every publish fails
+    let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
+    let tasks = product(&moto, &slack).await;
+    let case = mocks("EscalationPublishFails");
+    // WHEN the canonical alarm is replayed
+    let (_, outcome) =
+        replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
+    let outcome = outcome.expect("execution");
+    // THEN the execution ends in the Fail state the safety net catches, saying why the page failed
+    assert_eq!((outcome.status, outcome.error.as_deref()), (Status::Failed, Some("EscalationFailed")));
+    let cause = outcome.cause.clone().unwrap_or_default();
+    assert!(cause.contains("SNS.KmsDisabledException") && cause.contains("not enabled"), "{cause}");
+    let path = path_taken(&outcome);
+    assert_eq!(path.last().map(String::as_str), Some("EscalationFailed"), "{path:?}");
+    assert!(!path.contains(&"Escalated".to_owned()), "only a published page ends in Escalated: {path:?}");
+    // AND the other ways to people were still tried after the failed page
+    assert!(path.windows(2).any(|w| w == ["Escalate", "Incident Manager Configured?"]), "{path:?}");
+    let output = input_of_last_state(&outcome);
+    assert!(output.get("escalated").is_none(), "no message id: nothing was published: {output}");
+    assert_eq!(output["escalationError"]["Error"], "SNS.KmsDisabledException", "{output}");
+    assert!(output["warRoom"]["channelId"].is_string(), "the war room opened all the same: {output}");
+}
+
+#[tokio::test]
 async fn an_unreachable_target_is_caught_and_escalated() {
     let (moto, slack) = (MotoServer::start(), SlackEmulator::start());
     let tasks = product(&moto, &slack).await;
@@ -299,6 +324,17 @@ async fn a_restart_retried_after_the_command_was_sent_resumes_it_and_restarts_on
     let ssm = aws_sdk_ssm::Client::new(&tasks.config);
     assert_eq!(ssm.list_commands().send().await.expect("commands").commands().len(), 1, "the service restarted once");
     assert_eq!(outcome.output.expect("output")["remediation"]["resumed"], true);
+}
+
+/// The document the execution's last state was entered with: a failed execution has no output.
+fn input_of_last_state(outcome: &Outcome) -> Value {
+    let entered = outcome
+        .history
+        .iter()
+        .rev()
+        .find_map(|e| e.details.get("stateEnteredEventDetails"))
+        .expect("a state was entered");
+    serde_json::from_str(entered["input"].as_str().expect("input")).expect("JSON input")
 }
 
 /// The message of the escalation page the execution published.
