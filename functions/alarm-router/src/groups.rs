@@ -146,6 +146,7 @@ impl Groups<'_> {
                 .item("lastAlarmAt", s(alarm.timestamp_rfc3339()))
                 .item("openUntil", n(open_until))
                 .item("paged", AttributeValue::Bool(false))
+                .item("pageClaimedAt", n(now.timestamp()))
                 .item("ttl", n(ttl))
                 .condition_expression("attribute_not_exists(pk) OR attribute_not_exists(firing)")
                 .send()
@@ -199,8 +200,8 @@ impl Groups<'_> {
                 .key("pk", pk(key))
                 .update_expression(
                     "ADD firing :alarm, seen :alarm SET openedBy = :key, firstAlarmArn = :arn, openedAt = :at, \
-                     lastAlarmAt = :at, openUntil = :until, paged = :no, #route = :route, #ttl = :ttl \
-                     REMOVE pagedBy",
+                     lastAlarmAt = :at, openUntil = :until, paged = :no, pageClaimedAt = :now, #route = :route, \
+                     #ttl = :ttl REMOVE pagedBy",
                 )
                 .condition_expression("attribute_exists(firing) AND openUntil < :epoch")
                 .expression_attribute_names("#ttl", "ttl")
@@ -212,6 +213,7 @@ impl Groups<'_> {
                 .expression_attribute_values(":epoch", n(at))
                 .expression_attribute_values(":until", n(open_until))
                 .expression_attribute_values(":no", AttributeValue::Bool(false))
+                .expression_attribute_values(":now", n(now.timestamp()))
                 .expression_attribute_values(":route", s(route))
                 .expression_attribute_values(":ttl", n(ttl))
                 .send()
@@ -226,6 +228,58 @@ impl Groups<'_> {
         Err(RouterError::TransientError(format!("group {key} kept changing while {} joined it", alarm.name)))
     }
 
+    /// Takes the opener's page for a redelivery of the opening ALARM whose page is not marked
+    /// sent: [`OpenerPage::Send`] when this delivery sends it now (the page failed, or the delivery
+    /// that claimed it died more than [`CLAIM_SECONDS`] ago); [`OpenerPage::InFlight`] when
+    /// another delivery is sending it right now (this one fails, to be retried: a lost page is
+    /// sent by the retry, a sent one is not sent twice); [`OpenerPage::Sent`] when it went out.
+    pub async fn claim_opener_page(&self, key: &str, now: DateTime<Utc>) -> Result<OpenerPage, RouterError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("SET pageClaimedAt = :now")
+            .condition_expression("paged = :no AND (attribute_not_exists(pageClaimedAt) OR pageClaimedAt < :stale)")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":stale", n(now.timestamp() - CLAIM_SECONDS))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match claimed {
+            Ok(_) => Ok(OpenerPage::Send),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    Ok(if e.item().is_some_and(|item| flag(item, "paged")) {
+                        OpenerPage::Sent
+                    } else {
+                        OpenerPage::InFlight
+                    })
+                }
+                _ => Err(failed("UpdateItem", &err)),
+            },
+        }
+    }
+
+    /// Gives the opener's page back after it failed, so that the retry sends it at once. Best
+    /// effort: a claim not given back lapses after [`CLAIM_SECONDS`].
+    pub async fn release_page(&self, key: &str) {
+        let released = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("REMOVE pageClaimedAt")
+            .condition_expression("paged = :no")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(group = key, error = %describe(&err), "the group's page claim lapses on its own");
+        }
+    }
+
     /// Marks the group's page sent by the ALARM `incident_key` opened it with: called only after
     /// the page was accepted, so that a lost page is sent again by the redelivery.
     pub async fn paged(&self, key: &str, incident_key: &IncidentKey) -> Result<(), RouterError> {
@@ -233,7 +287,7 @@ impl Groups<'_> {
             .update_item()
             .table_name(self.table)
             .key("pk", pk(key))
-            .update_expression("SET paged = :yes")
+            .update_expression("SET paged = :yes REMOVE pageClaimedAt")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
@@ -340,6 +394,19 @@ impl Groups<'_> {
             },
         }
     }
+}
+
+/// How long a delivery's claim on the opener's page holds: longer than sending a page takes,
+/// shorter than Lambda's first retry (about a minute), so the retry of a delivery that died
+/// mid-page sends it.
+pub const CLAIM_SECONDS: i64 = 45;
+
+/// What a redelivery of the opening ALARM does about the group's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenerPage {
+    Send,
+    InFlight,
+    Sent,
 }
 
 /// Who pages for a group's escalation.

@@ -639,9 +639,28 @@ pub(crate) async fn handle_transition(
                 let window = route.group.as_ref().map(|g| g.window_seconds).unwrap_or_default();
                 let membership =
                     groups.join(&group, window, &alarm, &incident_key, &route.name, chrono::Utc::now()).await?;
-                if membership == (Membership::Redelivered { paged: true }) && pages_itself {
-                    // The first delivery paged; starting an execution again is harmless, paging is not.
-                    return Ok(ignored(format!("a redelivery of the ALARM that opened group {group}: paged already")));
+                if let Membership::Redelivered { paged } = membership
+                    && pages_itself
+                {
+                    let page = if paged {
+                        groups::OpenerPage::Sent
+                    } else {
+                        groups.claim_opener_page(&group, chrono::Utc::now()).await?
+                    };
+                    match page {
+                        // The first delivery paged; starting an execution again is harmless, paging is not.
+                        groups::OpenerPage::Sent => {
+                            return Ok(ignored(format!(
+                                "a redelivery of the ALARM that opened group {group}: paged already"
+                            )));
+                        }
+                        groups::OpenerPage::InFlight => {
+                            return Err(RouterError::TransientError(format!(
+                                "another delivery of this ALARM is sending group {group}'s page: retry to see it sent"
+                            )));
+                        }
+                        groups::OpenerPage::Send => {}
+                    }
                 }
                 if let Membership::Joined { opened_by, members, firing } = membership {
                     tracing::info!(group = %group, members, firing, "joined the open group: no page");
@@ -661,7 +680,16 @@ pub(crate) async fn handle_transition(
                 }
                 // It opened the group (or is the opener again, its page not yet confirmed): the page
                 // is marked sent only once it was, so a lost page is sent by the redelivery.
-                let (action, outcome) = handle_alarm(clients, config, &alarm, &route, &incident_key, event).await?;
+                let handled = handle_alarm(clients, config, &alarm, &route, &incident_key, event).await;
+                let (action, outcome) = match handled {
+                    Ok(handled) => handled,
+                    Err(err) => {
+                        if pages_itself {
+                            groups.release_page(&group).await;
+                        }
+                        return Err(err);
+                    }
+                };
                 if outcome.paged() {
                     groups.paged(&group, &incident_key).await?;
                 }

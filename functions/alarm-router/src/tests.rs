@@ -773,16 +773,20 @@ mod groups {
             )
         });
         let (put, confirmed) = (opened(), page_confirmed());
+        let released = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("REMOVE pageClaimedAt"))
+            .then_output(|| UpdateItemOutput::builder().build());
         // WHEN the router handles it
         let answer = handle(
-            &clients_with_table(&[], &[&throttled], &[], &[&put, &confirmed, &no_silences(), &forgotten()]),
+            &clients_with_table(&[], &[&throttled], &[], &[&put, &confirmed, &released, &no_silences(), &forgotten()]),
             &grouped_config(),
             storefront("i-1", "ALARM"),
         )
         .await;
-        // THEN the delivery fails (so it is retried) and the group's page stays unsent
+        // THEN the delivery fails (so it is retried), the group's page stays unsent, and the claim
+        // on it is given back so that the retry sends it at once
         assert!(matches!(answer, Err(RouterError::TransientError(_))), "{answer:?}");
-        assert_eq!((throttled.num_calls(), confirmed.num_calls()), (1, 0));
+        assert_eq!((throttled.num_calls(), confirmed.num_calls(), released.num_calls()), (1, 0, 1));
     }
 
     #[tokio::test]
@@ -807,7 +811,7 @@ mod groups {
     /// The group's page marked sent.
     fn page_confirmed() -> Rule {
         mock!(aws_sdk_dynamodb::Client::update_item)
-            .match_requests(|r| r.update_expression() == Some("SET paged = :yes"))
+            .match_requests(|r| r.update_expression() == Some("SET paged = :yes REMOVE pageClaimedAt"))
             .then_output(|| aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build())
     }
 
