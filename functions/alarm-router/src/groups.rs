@@ -409,6 +409,31 @@ pub enum OpenerPage {
     Sent,
 }
 
+impl Groups<'_> {
+    /// Gives back the escalation `claimant`'s claim on the group's page (its page was refused):
+    /// `true` when it held the claim and gave it back.
+    pub async fn release_claim(&self, key: &str, claimant: &str) -> Result<bool, RouterError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("SET paged = :no REMOVE pagedBy")
+            .condition_expression("pagedBy = :by")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":by", s(claimant))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(true),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(err) => Err(failed("UpdateItem", &err)),
+        }
+    }
+}
+
 /// Who pages for a group's escalation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

@@ -341,6 +341,7 @@ pub async fn dispatch_measured(
             let at = request.at.unwrap_or_else(chrono::Utc::now);
             (serde_json::to_value(reconcile::reconcile(clients, config, at).await?), Vec::new())
         }
+        None if event.get("releasePage").is_some() => (Ok(release_page(clients, config, event).await?), Vec::new()),
         None if event.get("page").is_some() => {
             (serde_json::to_value(page_for(clients, config, event).await?), Vec::new())
         }
@@ -420,6 +421,39 @@ pub async fn page_for(clients: &Clients, config: &RouterConfig, event: Value) ->
         }
     }
     Ok(page)
+}
+
+/// `Release Group Page`: the alert topic refused this escalation's page, so its claim on its
+/// group's page is given back, and the group's next escalation pages. Which group comes from the
+/// deployed rules, never from the task input; only the claimant's own claim is given back.
+pub async fn release_page(clients: &Clients, config: &RouterConfig, mut event: Value) -> Result<Value, RouterError> {
+    let request = event.get_mut("releasePage").map(Value::take).unwrap_or_default();
+    let context: ReleaseContext = serde_json::from_value(request)
+        .map_err(|e| RouterError::InvalidEvent(format!("releasePage: {e} (alarm, route and incidentKey)")))?;
+    let route = config
+        .routes
+        .by_name(&context.route.name)
+        .ok_or_else(|| RouterError::InvalidEvent(format!("releasePage: no deployed route {}", context.route.name)))?;
+    let Some((groups, key)) = config.group_of(clients, &route, &context.alarm) else {
+        return Ok(serde_json::json!({"released": false, "why": "the route does not group"}));
+    };
+    let released = groups.release_claim(&key, context.incident_key.as_str()).await?;
+    tracing::warn!(group = %key, released, "an escalation's page was refused; its claim on the group's page");
+    Ok(serde_json::json!({"released": released, "group": key}))
+}
+
+/// What `Release Group Page` says of the escalation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReleaseContext {
+    alarm: Alarm,
+    route: RouteName,
+    incident_key: IncidentKey,
+}
+
+#[derive(Deserialize)]
+struct RouteName {
+    name: String,
 }
 
 /// What a page request says about its alarm, to find its group.

@@ -927,6 +927,30 @@ mod groups {
     }
 
     #[tokio::test]
+    async fn a_refused_escalation_gives_back_only_its_own_claim_on_the_groups_page() {
+        // GIVEN an escalation whose page the alert topic refused
+        let request = page_request("escalation");
+        let this = request["incidentKey"].as_str().expect("key").to_owned();
+        let release = serde_json::json!({"releasePage": {
+            "alarm": request["alarm"], "route": request["route"], "incidentKey": this,
+        }});
+        // (the table's answer to "SET paged = false where pagedBy is this claimant", released?)
+        let cases = [(updated(HashMap::new()), true), (update_refused(None), false)];
+        for (answer, released) in cases {
+            // WHEN Release Group Page asks the router
+            let out = dispatch(&clients_with_table(&[], &[], &[], &[&answer]), &grouped_config(), release.clone())
+                .await
+                .expect("released");
+            // THEN the claim is given back only where this escalation held it
+            assert_eq!(out["released"], released, "{out}");
+            assert_eq!(answer.num_calls(), 1);
+        }
+        let forged = serde_json::json!({"releasePage": {"alarm": request["alarm"], "route": {"name": "nope"}, "incidentKey": this}});
+        let refused = dispatch(&clients_with_table(&[], &[], &[], &[]), &grouped_config(), forged).await;
+        assert!(matches!(refused, Err(RouterError::InvalidEvent(_))), "{refused:?}");
+    }
+
+    #[tokio::test]
     async fn a_suppressed_escalation_names_the_room_of_the_one_that_paged_and_a_retried_claim_still_pages() {
         let this = page_request("escalation")["incidentKey"].as_str().expect("key").to_owned();
         let paged_by = |key: &str| {

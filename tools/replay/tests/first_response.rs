@@ -182,12 +182,21 @@ async fn a_page_the_alert_topic_refuses_ends_in_escalation_failed_not_escalated(
         replay_event(&tasks, workspace_tests::event("alarm-router/metric-alarm.json"), Some(&case)).await;
     let outcome = outcome.expect("execution");
     // THEN the execution ends in the Fail state the safety net catches, saying why the page failed
-    assert_eq!((outcome.status, outcome.error.as_deref()), (Status::Failed, Some("EscalationFailed")));
+    assert_eq!(
+        (outcome.status, outcome.error.as_deref()),
+        (Status::Failed, Some("EscalationFailed")),
+        "{:?}",
+        outcome.cause
+    );
     let cause = outcome.cause.clone().unwrap_or_default();
     assert!(cause.contains("SNS.KmsDisabledException") && cause.contains("not enabled"), "{cause}");
     let path = path_taken(&outcome);
     assert_eq!(path.last().map(String::as_str), Some("EscalationFailed"), "{path:?}");
     assert!(!path.contains(&"Escalated".to_owned()), "only a published page ends in Escalated: {path:?}");
+    assert!(
+        path.windows(2).any(|w| w == ["Release Group Page", "EscalationFailed"]),
+        "the claim on the group's page is given back first: {path:?}"
+    );
     // AND the other ways to people were still tried after the failed page
     assert!(path.windows(2).any(|w| w == ["Escalate", "Incident Manager Configured?"]), "{path:?}");
     let output = input_of_last_state(&outcome);
