@@ -487,13 +487,18 @@ pub fn write_page(mut event: Value) -> Result<Page, RouterError> {
 /// best effort: what was done is done, and failing now would only make EventBridge redeliver.
 pub async fn handle(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Decision, RouterError> {
     let decision = route_event(clients, config, event).await?;
+    record_decision(clients, config, &decision).await;
+    Ok(decision)
+}
+
+/// Keeps `decision` for `first-response what-happened`, best effort.
+pub(crate) async fn record_decision(clients: &Clients, config: &RouterConfig, decision: &Decision) {
     if let Some(table) = config.state_table.as_deref() {
         let log = decisions::Decisions { client: &clients.dynamodb, table };
-        if let Err(err) = log.record(&decision, chrono::Utc::now()).await {
+        if let Err(err) = log.record(decision, chrono::Utc::now()).await {
             tracing::warn!(error = %err, alarm = %decision.alarm.name, "the decision was made but not recorded");
         }
     }
-    Ok(decision)
 }
 
 async fn route_event(clients: &Clients, config: &RouterConfig, event: Value) -> Result<Decision, RouterError> {

@@ -118,7 +118,10 @@ pub async fn reconcile(
         let alarm = ok_transition(arn, name, said, now);
         let event = event_of(&alarm);
         match crate::handle_transition(clients, config, alarm, route, &event).await {
-            Ok(decision) => reconciled.decisions.push(decision),
+            Ok(decision) => {
+                crate::record_decision(clients, config, &decision).await;
+                reconciled.decisions.push(decision);
+            }
             Err(err) => reconciled.problems.push(format!("{name}: {err}")),
         }
     }
