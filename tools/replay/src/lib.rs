@@ -5,8 +5,11 @@
 pub mod cloudwatch;
 pub mod definition_file;
 pub mod execution_history;
+pub mod faults;
 pub mod history;
 pub mod report;
+pub mod stack;
+pub mod topic;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -73,6 +76,9 @@ pub struct ProductTasks {
     /// In `replay history`: the alarms' own transitions, and the executions still running on the
     /// virtual clock.
     pub history: Option<history::Clock>,
+    /// In `replay history --faults`: the emulator's fault clock, told the virtual time of every
+    /// call the product makes.
+    pub faults: Option<faults::FaultClock>,
     /// The state replay last gave each simulated alarm in the emulator, to skip calls that would
     /// change nothing.
     simulated: std::sync::Mutex<std::collections::HashMap<String, StateValue>>,
@@ -80,7 +86,7 @@ pub struct ProductTasks {
 
 impl ProductTasks {
     pub fn new(config: SdkConfig, emulator: Emulator, alarm: SimulatedAlarm) -> Self {
-        Self { config, emulator, alarm, history: None, simulated: Default::default() }
+        Self { config, emulator, alarm, history: None, faults: None, simulated: Default::default() }
     }
 
     fn simulated_state(&self, name: &str) -> Option<StateValue> {
@@ -110,6 +116,9 @@ impl TaskRunner for ProductTasks {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
+        if let Some(faults) = &self.faults {
+            faults.tell_scheduled().await;
+        }
         if let Some(function) = function_of(&call.resource) {
             if function == Function::RestartAndVerify && call.input["step"] == "check" {
                 self.simulate_alarm(&call.input).await?;
