@@ -1,13 +1,19 @@
 //! `replay history`: a whole alarm history, one EventBridge "CloudWatch Alarm State Change" event
-//! per line, routed and run in time order on a virtual clock that follows the events' timestamps.
+//! per line, routed and run in time order (or the file's, `--in-file-order`) on a virtual clock
+//! that follows the events' timestamps and never goes back.
 //!
 //! Each event goes through the alarm router; each execution the router starts is run by the
 //! local state-machine runner from the event's time. Executions run one after another, but the
 //! emulator learns that one ended only when the replay routes the first event after its virtual
 //! stop time: until then the failure counter and the router see it running, as they would live,
 //! where executions overlap. (Within an execution, its later tasks see the emulator as it was at
-//! the event that started it.) A restart is verified by the history itself: the alarm's state at each check is the
-//! state its latest transition in the file gave it (still ALARM when the file has none since).
+//! the event that started it.) A restart is verified by the history itself: the alarm's state at
+//! each check is the state its latest transition in the file gave it (still ALARM when the file
+//! has none since).
+//!
+//! What AWS does around the functions ([`crate::stack`]: Lambda's retries of the router, the
+//! safety nets' messages and EventBridge's retries of them) is work scheduled on the same clock,
+//! done in virtual-time order between the history's events, and for `--settle` after the last.
 //!
 //! The summary counts what reached people (pages, notifications, recoveries, war rooms) and what
 //! the noise controls kept quiet, in total and per route.
@@ -517,7 +523,7 @@ pub async fn replay(
     let started = Instant::now();
     let calls_before = dynamodb_calls(tasks).await;
     let mut summary = Summary::default();
-    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    let sfn = aws_sdk_sfn::Client::new(&tasks.harness);
     let mut schedule = Schedule::default();
     let deliveries = deliveries(entries, options.in_file_order);
     // An event without a time before any with one is due first.

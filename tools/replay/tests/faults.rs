@@ -176,7 +176,16 @@ async fn a_fault_of_the_virtual_clock_fails_calls_only_within_its_window() {
     let again = dynamodb.list_tables().send().await;
     clock(&moto, "2026-12-01T04:00:30Z").await;
     let after = dynamodb.list_tables().send().await;
-    // THEN only the calls within it fail, however many there are
+    // and replay's own calls (signed as replay-harness) are never faulted
+    clock(&moto, "2026-12-01T04:00:20Z").await;
+    let credentials = aws_sdk_sfn::config::Credentials::new(replay::HARNESS_ACCESS_KEY, "testing", None, None, "test");
+    let harness = config
+        .to_builder()
+        .credentials_provider(aws_sdk_sfn::config::SharedCredentialsProvider::new(credentials))
+        .build();
+    let replays_own = aws_sdk_dynamodb::Client::new(&harness).list_tables().send().await;
+    // THEN only the product's calls within it fail, however many there are
+    assert!(replays_own.is_ok(), "{replays_own:?}");
     assert!(before.is_ok() && after.is_ok());
     assert_eq!(within.as_ref().err().and_then(shared::aws::error_code), Some("ThrottlingException"));
     assert_eq!(again.as_ref().err().and_then(shared::aws::error_code), Some("ThrottlingException"));
