@@ -674,9 +674,13 @@ async fn route_event(
     let decision = match decision {
         Ok(decision) => decision,
         Err((error, message)) => {
-            trace(&format!("line {:>4}  {error}: {message}", entry.line));
+            trace(&format!("{} line {:>4}  {error}: {message}", now.format("%Y-%m-%dT%H:%M:%SZ"), entry.line));
             transition.did = error.clone();
-            summary.transitions.push(transition);
+            // One transition per line: a failure Lambda will retry is not one yet.
+            let last_attempt = usize::try_from(attempt).is_ok_and(|a| a > stack::LAMBDA_RETRY_DELAYS.len());
+            if error == "InvalidEvent" || last_attempt {
+                summary.transitions.push(transition);
+            }
             if error == "InvalidEvent" {
                 // Not an alarm state change: the stack's rule would not have delivered it.
                 summary.errors.push(LineError { line: entry.line, error, message });
@@ -938,4 +942,26 @@ pub fn comparison_table(a_name: &str, b_name: &str, a: &Summary, b: &Summary, di
         let _ = writeln!(out, "{name:<24} {a:>8} {b:>8}{mark}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(line: usize, at: &str) -> Entry {
+        let at = DateTime::parse_from_rfc3339(at).ok().map(|t| t.with_timezone(&Utc));
+        Entry { line, at, event: Ok(Value::Null) }
+    }
+
+    #[test]
+    fn in_the_files_order_the_clock_never_goes_back() {
+        // Read in time order: the ALARM of line 2 (04:00) before the OK of line 1 (04:10).
+        let entries = [entry(2, "2026-12-01T04:00:00Z"), entry(1, "2026-12-01T04:10:00Z"), entry(3, "")];
+        let at = |d: &Delivery| (entries[d.entry].line, d.at.map(|t| t.format("%H:%M").to_string()));
+        let sorted: Vec<_> = deliveries(&entries, false).iter().map(at).collect();
+        let in_file: Vec<_> = deliveries(&entries, true).iter().map(at).collect();
+        let (four, ten) = (Some("04:00".to_owned()), Some("04:10".to_owned()));
+        assert_eq!(sorted, [(2, four), (1, ten.clone()), (3, ten.clone())]);
+        assert_eq!(in_file, [(1, ten.clone()), (2, ten.clone()), (3, ten)]);
+    }
 }
