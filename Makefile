@@ -88,10 +88,23 @@ history: emulator slack-emulator ## Replay a whole alarm history (JSON Lines): m
 	cargo build --quiet -p replay
 	$(LOCAL_ENV) target/debug/replay history $(HISTORY) $(if $(REPORT),--report $(REPORT))
 
+# Storms of these sizes (alarms in one group, generated into target/bench-history/ by tools/histories.py).
+BENCH_STORMS ?= 100 1000
+BENCH_ROW := import json,sys; s = json.loads(sys.stdin.read().splitlines()[-1]); \
+	print("%6s %7s %9s %9s %15s %10s" % (sys.argv[1], s["events"], s["wallSeconds"], s["eventsPerSecond"], \
+	s.get("dynamodbCalls"), s.get("dynamodbCallsPerEvent")))
+
 .PHONY: bench-history
-bench-history: emulator slack-emulator ## Benchmark (not a test): events/s and DynamoDB calls per event replaying the storm sample
+bench-history: emulator slack-emulator ## Benchmark (not a test): events/s and DynamoDB calls per event for storms of 100 and 1,000 alarms in one group
+	mkdir -p target/bench-history
+	for hosts in $(BENCH_STORMS); do $(BIN)/python tools/histories.py storm $$hosts target/bench-history/storm-$$hosts.jsonl; done
 	cargo build --quiet -p replay
-	$(LOCAL_ENV) target/debug/replay history --quiet events/histories/storm.jsonl | $(BIN)/python -c 'import json,sys; s=json.loads(sys.stdin.read().splitlines()[-1]); print("events", s["events"], "| wall s", s["wallSeconds"], "| events/s", s["eventsPerSecond"], "| DynamoDB calls", s.get("dynamodbCalls"), "| per event", s.get("dynamodbCallsPerEvent"))'
+	@echo "DynamoDB calls only: moto reports ConsumedCapacity only to a request that asks (ReturnConsumedCapacity), and the router does not ask"
+	@printf '%6s %7s %9s %9s %15s %10s\n' alarms events "wall s" events/s "DynamoDB calls" "per event"
+	for hosts in $(BENCH_STORMS); do \
+	  $(LOCAL_ENV) cargo run --quiet -p replay -- history --quiet target/bench-history/storm-$$hosts.jsonl \
+	    | $(BIN)/python -c '$(BENCH_ROW)' $$hosts; \
+	done
 
 # make bench builds its own x86_64 release binaries from a snapshot of the sources (the work tree, or
 # BENCH_REV=<commit>) with the sample rules compiled in, apart from make test's debug target, and

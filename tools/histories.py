@@ -5,7 +5,8 @@ Each file is JSON Lines: one EventBridge "CloudWatch Alarm State Change" event p
 the single sample events of events/alarm-router/. The histories are generated rather than written
 by hand so that their numbers (200 hosts, one transition every four minutes) stay exact:
 
-    python3 tools/histories.py          # rewrites events/histories/*.jsonl
+    python3 tools/histories.py                      # rewrites events/histories/*.jsonl and faults/*/history.jsonl
+    python3 tools/histories.py storm 1000 OUT.jsonl # a storm of 1,000 alarms in one group (make bench-history)
 
 - storm.jsonl: a shared dependency fails; 200 web hosts' nginx alarms fire within two minutes
   (route web-nginx, grouped by route), and return to OK when it is back, 25 minutes later.
@@ -83,13 +84,14 @@ def nginx(host: int) -> dict:
     }
 
 
-def storm() -> list[dict]:
+def storm(hosts: int = 200) -> list[dict]:
     start = datetime.datetime(2026, 11, 20, 4, 0, 0, tzinfo=datetime.timezone.utc)
     before = start - datetime.timedelta(days=1)
     events = []
-    for host in range(200):
+    for host in range(hosts):
         name = f"web-nginx-down-host-{host:03d}"
-        fired = start + datetime.timedelta(milliseconds=host * 600)  # 200 alarms in two minutes
+        # 200 alarms in two minutes (and as densely for other sizes)
+        fired = start + datetime.timedelta(milliseconds=host * 600)
         back = start + datetime.timedelta(minutes=25, milliseconds=host * 600)
         events.append(event(name, "ALARM", "OK", fired, before, "nginx is not running on a web host", nginx(host)))
         events.append(event(name, "OK", "ALARM", back, fired, "nginx is not running on a web host", nginx(host)))
@@ -128,6 +130,93 @@ def maintenance_night() -> list[dict]:
     events.append(event(name, "ALARM", "OK", after, before, description, nginx(3)))
     events.append(event(name, "OK", "ALARM", after + datetime.timedelta(minutes=3), after, description, nginx(3)))
     return events
+
+
+FAULTS = OUT / "faults"
+FAULT_DAY = datetime.datetime(2026, 12, 1, 4, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def at_minute(minutes: float) -> datetime.datetime:
+    return FAULT_DAY + datetime.timedelta(seconds=round(minutes * 60))
+
+
+def http_5xx(name: str) -> dict:
+    return {
+        "metric": {"namespace": "AWS/ApplicationELB", "name": "HTTPCode_Target_5XX_Count",
+                   "dimensions": {"LoadBalancer": f"app/{name}/0123456789abcdef"}},
+        "period": 60,
+        "stat": "Sum",
+    }
+
+
+def fault_event(name: str, state: str, minutes: float, since: float, description: str) -> dict:
+    previous = "OK" if state == "ALARM" else "ALARM"
+    return event(name, state, previous, at_minute(minutes), at_minute(since), description, http_5xx(name))
+
+
+def deleted(name: str, minutes: float, since: float, description: str) -> dict:
+    """The "CloudWatch Alarm Configuration Change" event of an alarm deleted while in ALARM."""
+    fired = fault_event(name, "ALARM", since, since - 1440, description)
+    at = at_minute(minutes)
+    return {
+        **fired,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/delete/{stamp(at)}")),
+        "detail-type": "CloudWatch Alarm Configuration Change",
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "detail": {
+            "alarmName": name,
+            "operation": "delete",
+            "state": fired["detail"]["state"],
+            "configuration": fired["detail"]["configuration"],
+        },
+    }
+
+
+def fault_samples() -> dict[str, list[dict]]:
+    """The histories of events/histories/faults/: each folder also holds its plan and rules."""
+    checkout = "checkout returns 5xx in one availability zone"
+    payments = "payments API returns 5xx"
+    return {
+        # Three zones of one grouped route fire within a minute, and recover 20 minutes later.
+        "grouped-first-page-throttled": [
+            fault_event("checkout-5xx-eu-west-1a", "ALARM", 0, -1440, checkout),
+            fault_event("checkout-5xx-eu-west-1b", "ALARM", 0.5, -1440, checkout),
+            fault_event("checkout-5xx-eu-west-1c", "ALARM", 0.75, -1440, checkout),
+            fault_event("checkout-5xx-eu-west-1a", "OK", 20, 0, checkout),
+            fault_event("checkout-5xx-eu-west-1b", "OK", 21, 0.5, checkout),
+            fault_event("checkout-5xx-eu-west-1c", "OK", 22, 0.75, checkout),
+        ],
+        # One API host's gunicorn stops; the restart does not bring the alarm back (it stays in
+        # ALARM for 40 minutes), so the execution escalates while SNS throttles.
+        "escalation-publish-fails": [
+            event("api-gunicorn-down-host-1", "ALARM", "OK", at_minute(0), at_minute(-1440),
+                  "gunicorn is not running on an API host", nginx(1)),
+            event("api-gunicorn-down-host-1", "OK", "ALARM", at_minute(40), at_minute(0),
+                  "gunicorn is not running on an API host", nginx(1)),
+        ],
+        # The OK (line 1) reaches the router before the ALARM it ends (line 2), ten minutes late.
+        "late-alarm-after-ok": [
+            fault_event("search-latency-p99", "OK", 10, 0, "search p99 latency above 2 s"),
+            fault_event("search-latency-p99", "ALARM", 0, -1440, "search p99 latency above 2 s"),
+        ],
+        # The region alarm inhibits the queue alarms; then it is deleted while still in ALARM.
+        "inhibitor-deleted": [
+            fault_event("region-eu-west-1-degraded", "ALARM", 0, -1440, "the region is degraded"),
+            fault_event("queue-depth-orders", "ALARM", 1, -1440, "orders queue is backing up"),
+            fault_event("queue-depth-payments", "ALARM", 2, -1440, "payments queue is backing up"),
+            deleted("region-eu-west-1-degraded", 5, 0, "the region is degraded"),
+        ],
+        # A group with a one-minute window: two members still fire when it ends, then a third
+        # alarm of the route fires; all recover later.
+        "group-window-ends-while-firing": [
+            fault_event("payments-api-5xx-a", "ALARM", 0, -1440, payments),
+            fault_event("payments-api-5xx-b", "ALARM", 0.5, -1440, payments),
+            fault_event("payments-api-5xx-c", "ALARM", 5, -1440, payments),
+            fault_event("payments-api-5xx-a", "OK", 20, 0, payments),
+            fault_event("payments-api-5xx-b", "OK", 21, 0.5, payments),
+            fault_event("payments-api-5xx-c", "OK", 22, 5, payments),
+        ],
+    }
 
 
 def aws_time(stamp_text: str) -> str:
@@ -223,7 +312,22 @@ def write(name: str, events: list[dict]) -> None:
             out.write(json.dumps(item, separators=(",", ":")) + "\n")
 
 
+def write_to(path: pathlib.Path, events: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        for item in events:
+            out.write(json.dumps(item, separators=(",", ":")) + "\n")
+
+
 if __name__ == "__main__":
+    import sys
+
+    # `histories.py storm HOSTS OUT`: a storm of HOSTS alarms in one group, for make bench-history.
+    if len(sys.argv) == 4 and sys.argv[1] == "storm":
+        write_to(pathlib.Path(sys.argv[3]), storm(int(sys.argv[2])))
+        sys.exit(0)
+    for folder, events in fault_samples().items():
+        write_to(FAULTS / folder / "history.jsonl", events)
     write("storm.jsonl", storm())
     write("flapping-hour.jsonl", flapping_hour())
     write("maintenance-night.jsonl", maintenance_night())

@@ -38,10 +38,26 @@ back into CBOR:
     If moto itself crashes, the answer is a 500 InternalFailure in that form.
 Every other request passes through untouched.
 
-Tests can also make the emulator fail like AWS does under load: a POST of
-{"target": "AmazonSSM.GetCommandInvocation", "code": "ThrottlingException", "times": 2} to
-/_first_response/faults makes the next two awsJson requests with that X-Amz-Target answer 400 with
-that error code, before moto sees them. Nothing is armed unless a test asks.
+Tests and `replay history --faults` can make the emulator fail like AWS does under load. A POST to
+/_first_response/faults of {"call": "sns:Publish", "error": "Throttling", "times": 3} (or
+{"faults": [...]} for several) makes the next three signed requests counted under that key (see
+api-calls below) fail before moto sees them, each answered with that service's own error shape in
+the protocol its SDK speaks:
+  - query (SNS): 400 <ErrorResponse> with Code Throttling, or 500 InternalError (Type Receiver);
+  - awsJson (DynamoDB, Step Functions, SSM): 400 {"__type": "ThrottlingException"}, or 500
+    InternalServerError (DynamoDB, SSM) / InternalFailure;
+  - rpcv2Cbor (CloudWatch): 400 Throttling, or 500 InternalFailure, with x-amzn-query-error;
+  - REST-JSON: the x-amzn-ErrorType header.
+Any other error string is sent as the code of a 400. "from" and "until" (RFC 3339) bound the fault
+on the replay's virtual clock, which replay moves with a POST of {"now": ...} to
+/_first_response/clock; with both times and a window, the fault ends at whichever comes first. The
+older form {"target": "<X-Amz-Target>", "code": ..., "times": ...} still works. A DELETE disarms
+every fault and forgets the clock; a GET lists them with how many calls each answered. Requests
+signed with the access key replay-harness (replay's own calls: simulating an alarm, recording an
+execution) are never faulted. Nothing is armed unless a test asks.
+
+GET /_first_response/topic-messages?topicArn=... answers every message the topic received (moto
+keeps each Publish it accepted until a reset): id, subject, text and message attributes.
 
 The replay runner executes state machines itself, on a virtual clock; moto only records that an
 execution started, and keeps it RUNNING. The runner POSTs {"executionArn": ..., "startDate":
@@ -497,28 +513,181 @@ def _api_call_counts(environ: dict[str, Any], start_response: Callable[..., Any]
 
 
 FAULTS_PATH = "/_first_response/faults"
-# X-Amz-Target -> [error code, how many more requests get it]
-_faults: dict[str, list[Any]] = {}
+CLOCK_PATH = "/_first_response/clock"
+# The faults armed, in the order armed; each a dict of: call (the "<signing name>:<operation>" key
+# of _api_call) or target (an X-Amz-Target), error (Throttling | InternalError, or an error code to
+# send as it is), times (how many more calls it fails; None: no limit), and from/until (naive UTC
+# datetimes on the virtual clock; None: no bound).
+_faults: list[dict[str, Any]] = []
+_faults_lock = threading.Lock()
+# The replay's virtual time, as it last said (POST CLOCK_PATH); None: faults ignore time.
+_virtual_now: list[datetime.datetime | None] = [None]
+# What each plan error is called, by protocol and service: (HTTP status, code).
+QUERY_ERRORS = {"Throttling": (400, "Throttling"), "InternalError": (500, "InternalError")}
+JSON_ERRORS = {"Throttling": (400, "ThrottlingException"), "InternalError": (500, "InternalFailure")}
+# awsJson services that model their own 500 (DynamoDB, SSM: InternalServerError).
+JSON_INTERNAL_ERRORS = {"dynamodb": "InternalServerError", "ssm": "InternalServerError"}
+CBOR_ERRORS = {"Throttling": (400, "Throttling"), "InternalError": (500, "InternalFailure")}
+FAULT_MESSAGES = {"Throttling": "Rate exceeded", "InternalError": "We encountered an internal error. Please try again."}
+STATUS_TEXT = {400: "400 Bad Request", 500: "500 Internal Server Error"}
+
+
+def _json_body(environ: dict[str, Any]) -> Any:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+
+def _arm(fault: dict[str, Any]) -> dict[str, Any]:
+    """A fault as POSTed ({"call" | "target", "error" | "code", "times"?, "from"?, "until"?}), kept."""
+    times = fault.get("times", 1 if "from" not in fault and "until" not in fault else None)
+    return {
+        "call": fault.get("call"),
+        "target": fault.get("target"),
+        "error": fault.get("error") or fault.get("code") or "Throttling",
+        "times": None if times is None else int(times),
+        "from": _date(fault["from"]) if fault.get("from") else None,
+        "until": _date(fault["until"]) if fault.get("until") else None,
+        "answered": 0,
+    }
+
+
+# The access key of replay's own calls (simulating alarms, recording executions): never faulted.
+HARNESS_CREDENTIAL = "Credential=replay-harness/"
+
+
+def _armed_for(environ: dict[str, Any]) -> dict[str, Any] | None:
+    """The first armed fault this request falls under, now on the virtual clock, counted; else None."""
+    if HARNESS_CREDENTIAL in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    key = None
+    with _faults_lock:
+        now = _virtual_now[0]
+        for fault in _faults:
+            if fault["target"] is not None and fault["target"] != target:
+                continue
+            if fault["call"] is not None:
+                if key is None:
+                    key = _api_call(environ) or ""
+                if fault["call"] != key:
+                    continue
+            if fault["times"] is not None and fault["times"] <= 0:
+                continue
+            if now is not None and (
+                (fault["from"] is not None and now < fault["from"])
+                or (fault["until"] is not None and now >= fault["until"])
+            ):
+                continue
+            if now is None and fault["from"] is not None:
+                continue  # a fault of the virtual clock waits for the clock
+            if fault["times"] is not None:
+                fault["times"] -= 1
+            fault["answered"] += 1
+            return fault
+    return None
+
+
+def _fault_answer(environ: dict[str, Any], error: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The error `error` as the service of this request words it, in the protocol its SDK speaks."""
+    signed = SIGNING_NAME.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = signed.group(1) if signed else ""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    request_id = "fault-" + str(len(_faults))
+    message = FAULT_MESSAGES.get(error, error) + " (fault injected by the test)"
+    if CBOR_PATH.match(environ.get("PATH_INFO", "")):
+        status, code = CBOR_ERRORS.get(error, (400, error))
+        body = cbor2.dumps({"__type": f"{CBOR_ERROR_NAMESPACE}#{code}", "message": message})
+        fault_type = "Sender" if status < 500 else "Receiver"
+        headers = CBOR_HEADERS + [("x-amzn-query-error", f"{code};{fault_type}")]
+        return status, headers, body
+    if target:
+        status, code = JSON_ERRORS.get(error, (400, error))
+        if error == "InternalError":
+            code = JSON_INTERNAL_ERRORS.get(service, code)
+        content_type = environ.get("CONTENT_TYPE") or "application/x-amz-json-1.0"
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status, [("Content-Type", content_type), ("x-amzn-RequestId", request_id)], body
+    if _operation(environ).startswith(("GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD ")):
+        status, code = JSON_ERRORS.get(error, (400, error))  # a REST-JSON service
+        body = json.dumps({"message": message}).encode()
+        return status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)], body
+    status, code = QUERY_ERRORS.get(error, (400, error))
+    fault_type = "Sender" if status < 500 else "Receiver"
+    namespace = {"sns": "http://sns.amazonaws.com/doc/2010-03-31/"}.get(service, "")
+    body = (
+        f'<ErrorResponse xmlns="{namespace}"><Error><Type>{fault_type}</Type><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return status, [("Content-Type", "text/xml")], body
 
 
 def _fault(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
-    """Arms a fault (POST to FAULTS_PATH), or answers a request with an armed one; else None."""
-    if environ.get("PATH_INFO") == FAULTS_PATH and environ.get("REQUEST_METHOD") == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        fault = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        _faults[fault["target"]] = [fault.get("code", "ThrottlingException"), int(fault.get("times", 1))]
+    """Arms faults (POST to FAULTS_PATH: one fault, or {"faults": [...]}; DELETE disarms all and a
+    GET lists them), moves the virtual clock (POST {"now": RFC 3339} to CLOCK_PATH), or answers a
+    request with an armed fault; else None."""
+    path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+    if path == CLOCK_PATH and method == "POST":
+        now = _json_body(environ).get("now")
+        with _faults_lock:
+            _virtual_now[0] = _date(now) if now else None
         start_response("200 OK", [("Content-Type", "application/json")])
         return [b"{}"]
-    armed = _faults.get(environ.get("HTTP_X_AMZ_TARGET", ""))
-    if not armed or armed[1] <= 0:
+    if path == FAULTS_PATH:
+        if method == "POST":
+            request = _json_body(environ)
+            armed = [_arm(f) for f in request.get("faults", [request])]
+            with _faults_lock:
+                _faults.extend(armed)
+        elif method == "DELETE":
+            with _faults_lock:
+                _faults.clear()
+                _virtual_now[0] = None
+        with _faults_lock:
+            listed = [
+                {k: (v.isoformat() + "Z" if isinstance(v, datetime.datetime) else v) for k, v in f.items()}
+                for f in _faults
+            ]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"faults": listed}).encode()]
+    if _api_call(environ) is None:
         return None
-    armed[1] -= 1
-    body = json.dumps({"__type": armed[0], "message": "Rate exceeded (fault injected by the test)"}).encode()
-    start_response(
-        "400 Bad Request",
-        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
-    )
+    armed = _armed_for(environ)
+    if armed is None:
+        return None
+    status, headers, body = _fault_answer(environ, armed["error"])
+    start_response(STATUS_TEXT.get(status, f"{status} Error"), headers + [("Content-Length", str(len(body)))])
     return [body]
+
+
+TOPIC_MESSAGES_PATH = "/_first_response/topic-messages"
+
+
+def _topic_messages(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """What a topic received, in order (a GET of TOPIC_MESSAGES_PATH?topicArn=...): each message's
+    id, subject, text and message attributes (name: value); else None. It is moto's own record of
+    every Publish it accepted, kept until the emulator is reset."""
+    if environ.get("PATH_INFO") != TOPIC_MESSAGES_PATH or environ.get("REQUEST_METHOD") != "GET":
+        return None
+    from moto.sns.models import sns_backends
+
+    arn = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("topicArn", [""])[0]
+    parts = arn.split(":")
+    topic = None
+    if len(parts) == 6:
+        topic = sns_backends[parts[4]][parts[3]].topics.get(arn)
+    if topic is None:
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [json.dumps({"error": f"no topic {arn!r}"}).encode()]
+    messages = []
+    for message_id, message, subject, attributes, _group in topic.sent_notifications:
+        values = {}
+        for name, value in (attributes or {}).items():
+            if isinstance(value, dict):
+                value = value.get("Value", value.get("StringValue"))
+            values[name] = value
+        messages.append({"messageId": message_id, "subject": subject, "message": message, "attributes": values})
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"messages": messages}).encode()]
 
 
 DYNAMODB_TARGET = "DynamoDB_20120810."
@@ -563,6 +732,7 @@ class CborDispatcher(DomainDispatcherApplication):
     def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         answered = (
             _fault(environ, start_response)
+            or _topic_messages(environ, start_response)
             or _execution(environ, start_response)
             or _executions(environ, start_response)
             or _calls(environ, start_response)

@@ -1,13 +1,19 @@
 //! `replay history`: a whole alarm history, one EventBridge "CloudWatch Alarm State Change" event
-//! per line, routed and run in time order on a virtual clock that follows the events' timestamps.
+//! per line, routed and run in time order (or the file's, `--in-file-order`) on a virtual clock
+//! that follows the events' timestamps and never goes back.
 //!
 //! Each event goes through the alarm router; each execution the router starts is run by the
 //! local state-machine runner from the event's time. Executions run one after another, but the
 //! emulator learns that one ended only when the replay routes the first event after its virtual
 //! stop time: until then the failure counter and the router see it running, as they would live,
 //! where executions overlap. (Within an execution, its later tasks see the emulator as it was at
-//! the event that started it.) A restart is verified by the history itself: the alarm's state at each check is the
-//! state its latest transition in the file gave it (still ALARM when the file has none since).
+//! the event that started it.) A restart is verified by the history itself: the alarm's state at
+//! each check is the state its latest transition in the file gave it (still ALARM when the file
+//! has none since).
+//!
+//! What AWS does around the functions ([`crate::stack`]: Lambda's retries of the router, the
+//! safety nets' messages and EventBridge's retries of them) is work scheduled on the same clock,
+//! done in virtual-time order between the history's events, and for `--settle` after the last.
 //!
 //! The summary counts what reached people (pages, notifications, recoveries, war rooms) and what
 //! the noise controls kept quiet, in total and per route.
@@ -25,6 +31,8 @@ use serde_json::Value;
 use shared::page::Suppression;
 use shared::{Alarm, AlarmState};
 
+use crate::stack::{self, Job, SafetyNet, Schedule};
+use crate::topic::{self, TopicCounts};
 use crate::{ExecutionRecord, ProductTasks, ended, function_of, record_execution, run_execution, settings};
 
 /// One line of a history file.
@@ -242,6 +250,23 @@ pub struct Summary {
     pub dynamodb_calls: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamodb_calls_per_event: Option<f64>,
+    /// What reached the alert topic, per route, as the emulator recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached_topic: Option<TopicCounts>,
+    /// The router's invocations Lambda retried after an error, at their virtual times.
+    pub lambda_retries: Vec<Retry>,
+    /// The safety nets' messages: the router's on-failure destination, executions that ended
+    /// without paging.
+    pub safety_nets: Vec<SafetyNetMessage>,
+    /// Events delivered after the clock had passed their own time (`--in-file-order`).
+    pub delivered_late: u64,
+    /// Where the virtual clock stopped: the last event plus the settle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_until: Option<DateTime<Utc>>,
+    /// How many times the stack's scheduled work ran.
+    pub scheduled_ticks: u64,
+    /// Work still scheduled after the settle ended (retries not yet due).
+    pub left_scheduled: u64,
     /// The war rooms' channels seen so far: a room reopened by a later execution counts once.
     #[serde(skip)]
     rooms: HashSet<String>,
@@ -391,13 +416,19 @@ fn count_decision(summary: &mut Summary, decision: &Decision) -> Option<String> 
     run
 }
 
-/// One line of the human-readable trace for a decision.
-fn describe(entry: &Entry, decision: &Decision) -> String {
+/// One line of the human-readable trace for a decision made at `now` on the virtual clock; the
+/// alarm's own time follows when it differs (a late delivery, or a retry).
+fn describe(entry: &Entry, decision: &Decision, now: DateTime<Utc>) -> String {
     let alarm = &decision.alarm;
     let outcome = decision.outcome.summary();
+    let own = if alarm.timestamp == now {
+        String::new()
+    } else {
+        format!(" (its time {})", alarm.timestamp.format("%Y-%m-%dT%H:%M:%SZ"))
+    };
     format!(
-        "{} line {:>4}  {} {} → {}: {outcome}",
-        alarm.timestamp.format("%Y-%m-%dT%H:%M:%SZ"),
+        "{} line {:>4}  {} {}{own} → {}: {outcome}",
+        now.format("%Y-%m-%dT%H:%M:%SZ"),
         entry.line,
         alarm.name,
         alarm.state.as_str(),
@@ -414,90 +445,142 @@ async fn dynamodb_calls(tasks: &ProductTasks) -> Option<u64> {
     Some(calls.values().sum())
 }
 
-/// Replays `entries` (from [`read`]) through the router and `definition`; `trace` receives the
-/// human-readable lines. `tasks.history` must be the [`Clock`] of these entries.
+/// How a history is delivered, and how long the virtual clock runs after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Deliver the events in the file's order, as EventBridge may, instead of sorted by time.
+    pub in_file_order: bool,
+    /// How long the virtual clock keeps running after the last event, for scheduled work.
+    pub settle: chrono::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { in_file_order: false, settle: chrono::Duration::hours(1) }
+    }
+}
+
+/// An event's delivery to the router: its index in the entries, and when on the virtual clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub entry: usize,
+    /// `None` only before any event with a time: the clock has not started.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// When each of `entries` (from [`read`]: in time order) is delivered, in delivery order. In
+/// time order, each at its own time; in the file's order, the clock never goes back: an event
+/// older than the clock is delivered at the clock's time (its payload keeps its own
+/// `state.timestamp`). An event without a time is delivered when the one before it was.
+pub fn deliveries(entries: &[Entry], in_file_order: bool) -> Vec<Delivery> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    if in_file_order {
+        order.sort_by_key(|&index| entries.get(index).map(|e| e.line));
+    }
+    let mut clock: Option<DateTime<Utc>> = None;
+    order
+        .into_iter()
+        .map(|index| {
+            let own = entries.get(index).and_then(|e| e.at);
+            clock = match (clock, own) {
+                (Some(clock), Some(own)) => Some(clock.max(own)),
+                (clock, own) => clock.or(own),
+            };
+            Delivery { entry: index, at: clock }
+        })
+        .collect()
+}
+
+/// A Lambda retry of the router: which line, which attempt (2 or 3), and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    pub line: usize,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// A safety net's message: which rule, when it reached the topic (or `None`: it never did), and
+/// after how many deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyNetMessage {
+    pub rule: &'static str,
+    pub first_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+}
+
+/// Replays `entries` (from [`read`]) through the router and `definition`, with what AWS does
+/// around the functions (see [`crate::stack`]); `trace` receives the human-readable lines.
+/// `tasks.history` must be the [`Clock`] of these entries.
 pub async fn replay(
     tasks: &ProductTasks,
     definition: &Definition,
     entries: &[Entry],
+    options: &Options,
     trace: &mut dyn FnMut(&str),
 ) -> Summary {
     let started = Instant::now();
     let calls_before = dynamodb_calls(tasks).await;
     let mut summary = Summary::default();
-    let mut virtual_now: Option<DateTime<Utc>> = None;
-    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
-    for entry in entries {
-        let event = match &entry.event {
-            Ok(event) => event.clone(),
-            Err(message) => {
-                trace(&format!("line {:>4}  InvalidEvent: {message}", entry.line));
-                let error = LineError { line: entry.line, error: "InvalidEvent".into(), message: message.clone() };
-                summary.errors.push(error);
-                continue;
-            }
-        };
-        if let Some(at) = entry.at {
-            summary.from = Some(summary.from.map_or(at, |from| from.min(at)));
-            summary.to = Some(summary.to.map_or(at, |to| to.max(at)));
-            virtual_now = Some(at);
-            if let Some(clock) = &tasks.history {
-                clock.catch_up(tasks, at).await;
-            }
-        }
-        // An event without a time of its own (the router will refuse it) happens when the one
-        // before it did: it must not move the virtual clock to today.
-        let now = virtual_now.unwrap_or_else(Utc::now);
-        summary.totals.events += 1;
-        let before = summary.totals.clone();
-        let alarm = Alarm::from_event(&event).ok();
-        let mut transition = Transition {
-            line: entry.line,
-            alarm: alarm.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
-            state: alarm.as_ref().map(|a| a.state.as_str().to_owned()).unwrap_or_default(),
-            at: entry.at,
-            route: String::new(),
-            did: String::new(),
-        };
-        let routed = local_invoke::invoke_at(Function::AlarmRouter, event, &tasks.config, &tasks.emulator, now).await;
-        let decision = routed.map_err(|d| (d.error_type, d.error_message)).and_then(|value| {
-            serde_json::from_value::<Decision>(value)
-                .map_err(|e| ("ConfigError".to_owned(), format!("the router's answer is not a decision: {e}")))
-        });
-        let decision = match decision {
-            Ok(decision) => decision,
-            Err((error, message)) => {
-                trace(&format!("line {:>4}  {error}: {message}", entry.line));
-                transition.did = error.clone();
-                summary.transitions.push(transition);
-                let refused = error == "InvalidEvent";
-                let line = LineError { line: entry.line, error, message };
-                if refused {
-                    summary.errors.push(line)
-                } else {
-                    summary.unhandled.push(line)
-                }
-                continue;
-            }
-        };
-        if let Some(route) = summary.by_route.get_mut(&decision.route.name) {
-            route.events += 1;
-        } else {
-            summary.by_route.insert(decision.route.name.clone(), Counts { events: 1, ..Counts::default() });
-        }
-        trace(&describe(entry, &decision));
-        transition.route = decision.route.name.clone();
-        if let Some(execution_arn) = count_decision(&mut summary, &decision) {
-            summary.count(Some(&decision.route.name), |c| c.executions += 1);
-            let ran = run_one(tasks, definition, &sfn, &execution_arn, now, &mut summary, &decision, trace).await;
-            if let Err(message) = ran {
-                trace(&format!("line {:>4}  ConfigError: {message}", entry.line));
-                summary.unhandled.push(LineError { line: entry.line, error: "ConfigError".into(), message });
-            }
-        }
-        transition.did = summary.totals.did_since(&before);
-        summary.transitions.push(transition);
+    let sfn = aws_sdk_sfn::Client::new(&tasks.harness);
+    let mut schedule = Schedule::default();
+    let deliveries = deliveries(entries, options.in_file_order);
+    // An event without a time before any with one is due first.
+    for delivery in &deliveries {
+        schedule
+            .push(delivery.at.unwrap_or(DateTime::<Utc>::MIN_UTC), Job::Route { entry: delivery.entry, attempt: 1 });
     }
+    let last = deliveries.iter().filter_map(|d| d.at).max();
+    let end = last.and_then(|last| last.checked_add_signed(options.settle));
+    let mut next_tick = deliveries
+        .iter()
+        .find_map(|d| d.at)
+        .and_then(|first| first.checked_add_signed(chrono::Duration::seconds(stack::SCHEDULE_EVERY)));
+    let mut virtual_now: Option<DateTime<Utc>> = None;
+    loop {
+        let due = schedule.next_due();
+        if let Some(tick) =
+            next_tick.filter(|tick| due.is_none_or(|due| *tick < due) && end.is_some_and(|end| *tick <= end))
+        {
+            scheduled_work(tasks, tick).await;
+            summary.scheduled_ticks += 1;
+            next_tick = tick.checked_add_signed(chrono::Duration::seconds(stack::SCHEDULE_EVERY));
+            continue;
+        }
+        let Some(due) = due else { break };
+        if end.is_some_and(|end| due > end) {
+            break;
+        }
+        let Some((due, job)) = schedule.pop() else { break };
+        // The clock never goes back: work that is late happens now.
+        let now = match (virtual_now, due == DateTime::<Utc>::MIN_UTC) {
+            (Some(clock), _) => clock.max(due),
+            (None, false) => due,
+            (None, true) => Utc::now(),
+        };
+        if due != DateTime::<Utc>::MIN_UTC {
+            virtual_now = Some(now);
+            if let Some(clock) = &tasks.history {
+                clock.catch_up(tasks, now).await;
+            }
+        }
+        match job {
+            Job::Route { entry: index, attempt } => {
+                let Some(entry) = entries.get(index) else { continue };
+                let routed =
+                    route_event(tasks, definition, &sfn, entry, attempt, now, &mut schedule, &mut summary, trace).await;
+                if let Err((error, message)) = routed {
+                    router_failed(index, entry, attempt, now, error, message, &mut schedule, &mut summary, trace);
+                }
+            }
+            Job::Publish { net, message, attempt, first } => {
+                publish_safety_net(tasks, net, message, attempt, first, now, &mut schedule, &mut summary, trace).await;
+            }
+        }
+    }
+    summary.settled_until = end;
+    summary.left_scheduled = schedule.len() as u64;
     if let Some(clock) = &tasks.history {
         clock.finish(tasks).await;
     }
@@ -513,7 +596,205 @@ pub async fn replay(
                 Some((calls as f64 / summary.totals.events as f64 * 100.0).round() / 100.0);
         }
     }
+    if let Some(endpoint) = tasks.config.endpoint_url() {
+        match topic::messages(endpoint, &tasks.emulator.topic_arn).await {
+            Ok(messages) => summary.reached_topic = Some(TopicCounts::of(&messages)),
+            Err(message) => trace(&format!("replay: {message}")),
+        }
+    }
     summary
+}
+
+/// The stack's scheduled work at `at` on the virtual clock, every [`stack::SCHEDULE_EVERY`] from
+/// the first event until the settle ends. The stack schedules nothing yet; the router's
+/// reconciler (which closes what the state table holds open once the alarms say it is over) is
+/// to be invoked from here, as EventBridge Scheduler would invoke it, so that what it sends
+/// reaches the topic and is counted like anything else.
+async fn scheduled_work(_tasks: &ProductTasks, _at: DateTime<Utc>) {}
+
+/// Routes one delivery of `entry` at `now` and runs the execution it starts; the router's error,
+/// if it failed.
+#[allow(clippy::too_many_arguments)]
+async fn route_event(
+    tasks: &ProductTasks,
+    definition: &Definition,
+    sfn: &aws_sdk_sfn::Client,
+    entry: &Entry,
+    attempt: u32,
+    now: DateTime<Utc>,
+    schedule: &mut Schedule,
+    summary: &mut Summary,
+    trace: &mut dyn FnMut(&str),
+) -> Result<(), (String, String)> {
+    let event = match &entry.event {
+        Ok(event) => event.clone(),
+        Err(message) => {
+            trace(&format!("line {:>4}  InvalidEvent: {message}", entry.line));
+            let error = LineError { line: entry.line, error: "InvalidEvent".into(), message: message.clone() };
+            summary.errors.push(error);
+            return Ok(());
+        }
+    };
+    if attempt == 1 {
+        if let Some(at) = entry.at {
+            summary.from = Some(summary.from.map_or(at, |from| from.min(at)));
+            summary.to = Some(summary.to.map_or(at, |to| to.max(at)));
+            if at < now {
+                summary.delivered_late += 1;
+            }
+        }
+        summary.totals.events += 1;
+    } else {
+        summary.lambda_retries.push(Retry { line: entry.line, attempt, at: now });
+        trace(&format!(
+            "{} line {:>4}  Lambda retries the router (attempt {attempt} of {})",
+            now.format("%Y-%m-%dT%H:%M:%SZ"),
+            entry.line,
+            stack::LAMBDA_RETRY_DELAYS.len() + 1
+        ));
+    }
+    let before = summary.totals.clone();
+    let alarm = Alarm::from_event(&event).ok();
+    let mut transition = Transition {
+        line: entry.line,
+        alarm: alarm.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+        state: alarm.as_ref().map(|a| a.state.as_str().to_owned()).unwrap_or_default(),
+        at: entry.at,
+        route: String::new(),
+        did: String::new(),
+    };
+    if let Some(faults) = &tasks.faults {
+        faults.tell(now).await;
+    }
+    let routed = local_invoke::invoke_at(Function::AlarmRouter, event, &tasks.config, &tasks.emulator, now).await;
+    let decision = routed.map_err(|d| (d.error_type, d.error_message)).and_then(|value| {
+        serde_json::from_value::<Decision>(value)
+            .map_err(|e| ("ConfigError".to_owned(), format!("the router's answer is not a decision: {e}")))
+    });
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err((error, message)) => {
+            trace(&format!("{} line {:>4}  {error}: {message}", now.format("%Y-%m-%dT%H:%M:%SZ"), entry.line));
+            transition.did = error.clone();
+            // One transition per line: a failure Lambda will retry is not one yet.
+            let last_attempt = usize::try_from(attempt).is_ok_and(|a| a > stack::LAMBDA_RETRY_DELAYS.len());
+            if error == "InvalidEvent" || last_attempt {
+                summary.transitions.push(transition);
+            }
+            if error == "InvalidEvent" {
+                // Not an alarm state change: the stack's rule would not have delivered it.
+                summary.errors.push(LineError { line: entry.line, error, message });
+                return Ok(());
+            }
+            return Err((error, message));
+        }
+    };
+    // Routed once: a success is never retried.
+    summary.by_route.entry(decision.route.name.clone()).or_default().events += 1;
+    trace(&describe(entry, &decision, now));
+    transition.route = decision.route.name.clone();
+    if let Some(execution_arn) = count_decision(summary, &decision) {
+        summary.count(Some(&decision.route.name), |c| c.executions += 1);
+        let ran = run_one(tasks, definition, sfn, &execution_arn, now, summary, &decision, trace).await;
+        match ran {
+            Ok(Some((message, stopped))) => {
+                // EventBridge sends the status change when the execution stops, on the virtual clock.
+                let net = SafetyNet::ExecutionEndedUnseen;
+                schedule.push(stopped, Job::Publish { net, message, attempt: 1, first: stopped });
+            }
+            Ok(None) => {}
+            Err(message) => {
+                trace(&format!("line {:>4}  ConfigError: {message}", entry.line));
+                summary.unhandled.push(LineError { line: entry.line, error: "ConfigError".into(), message });
+            }
+        }
+    }
+    transition.did = summary.totals.did_since(&before);
+    summary.transitions.push(transition);
+    Ok(())
+}
+
+/// What Lambda does when the router's attempt `attempt` on `entry` failed at `now`: retry it
+/// later, or after the last retry, send the invocation record to the on-failure destination,
+/// where `RouterFailureRule` turns it into a message on the topic.
+#[allow(clippy::too_many_arguments)]
+fn router_failed(
+    index: usize,
+    entry: &Entry,
+    attempt: u32,
+    now: DateTime<Utc>,
+    error: String,
+    message: String,
+    schedule: &mut Schedule,
+    summary: &mut Summary,
+    trace: &mut dyn FnMut(&str),
+) {
+    let retry = usize::try_from(attempt).ok().and_then(|a| stack::LAMBDA_RETRY_DELAYS.get(a.saturating_sub(1)));
+    if let Some(delay) = retry {
+        let at = now + chrono::Duration::seconds(*delay);
+        trace(&format!("      └ Lambda retries it at {} ({error})", at.format("%Y-%m-%dT%H:%M:%SZ")));
+        schedule.push(at, Job::Route { entry: index, attempt: attempt + 1 });
+        return;
+    }
+    let event = entry.event.as_ref().cloned().unwrap_or_default();
+    let text = stack::router_failure_message(&event, &error, &message, now);
+    let net = SafetyNet::RouterFailure;
+    trace(&format!("      └ the router failed {attempt} times: the on-failure destination tells {}", net.rule()));
+    schedule.push(now, Job::Publish { net, message: text, attempt: 1, first: now });
+    let message = format!("after {attempt} attempts: {message}");
+    summary.unhandled.push(LineError { line: entry.line, error, message });
+}
+
+/// One delivery by a safety-net rule of its message to the topic at `now`; EventBridge retries
+/// a failed one (see [`stack::eventbridge_retry_delay`]) for up to a day.
+#[allow(clippy::too_many_arguments)]
+async fn publish_safety_net(
+    tasks: &ProductTasks,
+    net: SafetyNet,
+    message: String,
+    attempt: u32,
+    first: DateTime<Utc>,
+    now: DateTime<Utc>,
+    schedule: &mut Schedule,
+    summary: &mut Summary,
+    trace: &mut dyn FnMut(&str),
+) {
+    if let Some(faults) = &tasks.faults {
+        faults.tell(now).await;
+    }
+    // EventBridge's own delivery: one request per attempt, retried on the virtual clock below.
+    let config = aws_sdk_sns::config::Builder::from(&tasks.config)
+        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+        .build();
+    let sent = aws_sdk_sns::Client::from_conf(config)
+        .publish()
+        .topic_arn(&tasks.emulator.topic_arn)
+        .message(&message)
+        .send()
+        .await;
+    let at = now.format("%Y-%m-%dT%H:%M:%SZ");
+    let record = |published_at| SafetyNetMessage { rule: net.rule(), first_at: first, published_at, attempts: attempt };
+    match sent {
+        Ok(_) => {
+            trace(&format!("{at}            {} published its page to the topic (delivery {attempt})", net.rule()));
+            summary.safety_nets.push(record(Some(now)));
+        }
+        Err(err) => {
+            let next = now + stack::eventbridge_retry_delay(attempt);
+            let error = shared::aws::error_code(&err).unwrap_or("SdkClientException").to_owned();
+            if next <= first + chrono::Duration::seconds(stack::EVENTBRIDGE_MAX_AGE) {
+                trace(&format!(
+                    "{at}            {} could not publish ({error}); EventBridge retries at {}",
+                    net.rule(),
+                    next.format("%H:%M:%S")
+                ));
+                schedule.push(next, Job::Publish { net, message, attempt: attempt + 1, first });
+            } else {
+                trace(&format!("{at}            {} could not publish ({error}); EventBridge gives up", net.rule()));
+                summary.safety_nets.push(record(None));
+            }
+        }
+    }
 }
 
 /// Runs the execution the router started at `now`, from the input Step Functions recorded.
@@ -527,7 +808,7 @@ async fn run_one(
     summary: &mut Summary,
     decision: &Decision,
     trace: &mut dyn FnMut(&str),
-) -> Result<(), String> {
+) -> Result<Option<(String, DateTime<Utc>)>, String> {
     let input = crate::recorded_input(sfn, execution_arn).await?;
     let name = execution_arn.rsplit(':').next().unwrap_or_default();
     let mut settings = settings(&tasks.emulator.state_machine_arn, name);
@@ -535,8 +816,16 @@ async fn run_one(
     // Started at the event's time on the virtual clock, running until the replay reaches its end.
     let mut record = ExecutionRecord { execution_arn: execution_arn.to_owned(), start: now, stop: None, status: None };
     record_execution(tasks, &record).await;
-    let outcome = run_execution(tasks, None, definition, &settings, input, &mut |_: &TraceEvent| {}).await;
+    let mut observe = |event: &TraceEvent| {
+        if let Some(faults) = &tasks.faults {
+            faults.observe(event);
+        }
+    };
+    let outcome = run_execution(tasks, None, definition, &settings, input, &mut observe).await;
     record = ended(&settings, &outcome);
+    let unseen = record
+        .stop
+        .and_then(|stop| stack::execution_ended_unseen_message(name, execution_arn, &outcome, stop).map(|m| (m, stop)));
     let effects = execution_effects(&outcome);
     let route = Some(decision.route.name.as_str());
     summary.count(route, |c| {
@@ -583,7 +872,7 @@ async fn run_one(
     } else {
         record_execution(tasks, &record).await;
     }
-    Ok(())
+    Ok(unseen)
 }
 
 /// A transition two rule sets treat differently.
@@ -653,4 +942,26 @@ pub fn comparison_table(a_name: &str, b_name: &str, a: &Summary, b: &Summary, di
         let _ = writeln!(out, "{name:<24} {a:>8} {b:>8}{mark}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(line: usize, at: &str) -> Entry {
+        let at = DateTime::parse_from_rfc3339(at).ok().map(|t| t.with_timezone(&Utc));
+        Entry { line, at, event: Ok(Value::Null) }
+    }
+
+    #[test]
+    fn in_the_files_order_the_clock_never_goes_back() {
+        // Read in time order: the ALARM of line 2 (04:00) before the OK of line 1 (04:10).
+        let entries = [entry(2, "2026-12-01T04:00:00Z"), entry(1, "2026-12-01T04:10:00Z"), entry(3, "")];
+        let at = |d: &Delivery| (entries[d.entry].line, d.at.map(|t| t.format("%H:%M").to_string()));
+        let sorted: Vec<_> = deliveries(&entries, false).iter().map(at).collect();
+        let in_file: Vec<_> = deliveries(&entries, true).iter().map(at).collect();
+        let (four, ten) = (Some("04:00".to_owned()), Some("04:10".to_owned()));
+        assert_eq!(sorted, [(2, four), (1, ten.clone()), (3, ten.clone())]);
+        assert_eq!(in_file, [(1, ten.clone()), (2, ten.clone()), (3, ten)]);
+    }
 }

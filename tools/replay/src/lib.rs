@@ -5,8 +5,11 @@
 pub mod cloudwatch;
 pub mod definition_file;
 pub mod execution_history;
+pub mod faults;
 pub mod history;
 pub mod report;
+pub mod stack;
+pub mod topic;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -73,6 +76,12 @@ pub struct ProductTasks {
     /// In `replay history`: the alarms' own transitions, and the executions still running on the
     /// virtual clock.
     pub history: Option<history::Clock>,
+    /// In `replay history --faults`: the emulator's fault clock, told the virtual time of every
+    /// call the product makes.
+    pub faults: Option<faults::FaultClock>,
+    /// Replay's own calls to the emulator (simulating the alarm, reading and recording
+    /// executions): signed with [`HARNESS_ACCESS_KEY`], so that no injected fault answers them.
+    pub harness: SdkConfig,
     /// The state replay last gave each simulated alarm in the emulator, to skip calls that would
     /// change nothing.
     simulated: std::sync::Mutex<std::collections::HashMap<String, StateValue>>,
@@ -80,13 +89,22 @@ pub struct ProductTasks {
 
 impl ProductTasks {
     pub fn new(config: SdkConfig, emulator: Emulator, alarm: SimulatedAlarm) -> Self {
-        Self { config, emulator, alarm, history: None, simulated: Default::default() }
+        let harness = config
+            .to_builder()
+            .credentials_provider(aws_sdk_sfn::config::SharedCredentialsProvider::new(
+                aws_sdk_sfn::config::Credentials::new(HARNESS_ACCESS_KEY, "testing", None, None, "replay-harness"),
+            ))
+            .build();
+        Self { config, emulator, alarm, history: None, faults: None, harness, simulated: Default::default() }
     }
 
     fn simulated_state(&self, name: &str) -> Option<StateValue> {
         self.simulated.lock().ok()?.get(name).cloned()
     }
 }
+
+/// The access key of replay's own calls; the emulator's faults never answer them.
+pub const HARNESS_ACCESS_KEY: &str = "replay-harness";
 
 /// The alarm's state as the restart's checks see it in the emulator: ALARM until `recovers_after`
 /// seconds (of the execution's clock) after the restart was sent, then OK; `None` keeps it in
@@ -110,6 +128,9 @@ impl TaskRunner for ProductTasks {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(chrono::Utc::now);
+        if let Some(faults) = &self.faults {
+            faults.tell_scheduled().await;
+        }
         if let Some(function) = function_of(&call.resource) {
             if function == Function::RestartAndVerify && call.input["step"] == "check" {
                 self.simulate_alarm(&call.input).await?;
@@ -152,7 +173,7 @@ impl ProductTasks {
         if known.as_ref() == Some(&state) {
             return Ok(()); // the emulator has it in this state already
         }
-        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.harness);
         let failed =
             |e: &dyn std::error::Error| StatesError::runtime(format!("replay could not simulate the alarm: {e}"));
         let exists = match known {
@@ -358,7 +379,7 @@ pub fn execution_arn_of(settings: &ExecutionSettings) -> String {
 /// router started it there): the router and the failure counter then read them as they would
 /// from Step Functions.
 pub async fn record_execution(tasks: &ProductTasks, record: &ExecutionRecord) {
-    let sfn = aws_sdk_sfn::Client::new(&tasks.config);
+    let sfn = aws_sdk_sfn::Client::new(&tasks.harness);
     if sfn.describe_execution().execution_arn(&record.execution_arn).send().await.is_err() {
         return; // not an execution the emulator started: nothing to record
     }

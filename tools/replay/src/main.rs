@@ -89,6 +89,46 @@ struct HistoryArgs {
     /// executions); by default it is reset first, so a history always gives the same summary.
     #[arg(long, conflicts_with = "compare")]
     keep_state: bool,
+    /// Inject failures: a YAML or JSON plan of `faults: [{line, call, seconds, times, error}]`
+    /// (see the README). Router failures they cause are listed, and do not change the exit code.
+    #[arg(long, value_name = "PLAN.yaml")]
+    faults: Option<PathBuf>,
+    /// Deliver the events in the file's order (as EventBridge may) instead of sorted by time; the
+    /// virtual clock never goes back.
+    #[arg(long)]
+    in_file_order: bool,
+    /// How long the virtual clock keeps running after the last event, for Lambda's retries and
+    /// the stack's scheduled work: 1h, 90m, 30s, 0s.
+    #[arg(long, default_value = "1h", value_parser = settle_duration)]
+    settle: chrono::Duration,
+}
+
+/// A duration of whole seconds, minutes, hours or days, combined: 1h, 90m, 1h30m, 0s.
+fn settle_duration(text: &str) -> Result<chrono::Duration, String> {
+    let invalid = || format!("InvalidDuration: {text:?} is not like 1h, 90m, 1h30m or 0s");
+    let mut total = chrono::Duration::zero();
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().map_err(|_| invalid())?;
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(invalid()),
+        };
+        let part = n.checked_mul(unit).map(chrono::Duration::seconds).ok_or_else(invalid)?;
+        total = total.checked_add(&part).ok_or_else(invalid)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || text.trim().is_empty() {
+        return Err(invalid());
+    }
+    Ok(total)
 }
 
 #[derive(Args)]
@@ -306,6 +346,7 @@ async fn replay_history_once(
     args: &HistoryArgs,
     entries: &[replay::history::Entry],
     routes: Option<String>,
+    plan: Option<&replay::faults::Plan>,
 ) -> Result<replay::history::Summary, String> {
     if !args.keep_state {
         reset_emulator().await?;
@@ -313,6 +354,19 @@ async fn replay_history_once(
     let mut tasks = product_tasks(true, SimulatedAlarm::default()).await?;
     tasks.emulator.routes_file = routes.clone();
     tasks.history = Some(replay::history::Clock::new(entries));
+    let options = replay::history::Options { in_file_order: args.in_file_order, settle: args.settle };
+    if let Some(endpoint) = tasks.config.endpoint_url() {
+        // Faults of an earlier run never carry over; a plan's are armed at their virtual times.
+        let clock = replay::faults::FaultClock::new(endpoint);
+        let deliveries = replay::history::deliveries(entries, options.in_file_order);
+        let delivered_at =
+            |line: usize| deliveries.iter().find(|d| entries.get(d.entry).is_some_and(|e| e.line == line))?.at;
+        let armed = plan.map(|plan| plan.armed(delivered_at)).unwrap_or_default();
+        clock.arm(armed).await?;
+        if plan.is_some() {
+            tasks.faults = Some(clock);
+        }
+    }
     let definition =
         load_definition(&args.definition, &region(), &tasks.emulator.topic_arn).map_err(|e| e.to_string())?;
     let unsupported = unsupported_tasks(&definition, None);
@@ -329,7 +383,11 @@ async fn replay_history_once(
             eprintln!("{line}");
         }
     };
-    Ok(replay::history::replay(&tasks, &definition, entries, &mut trace).await)
+    let summary = replay::history::replay(&tasks, &definition, entries, &options, &mut trace).await;
+    if !quiet && let Some(topic) = &summary.reached_topic {
+        eprint!("{}", topic.table());
+    }
+    Ok(summary)
 }
 
 /// Exit code 3 and why, when `summary` exceeds a limit the command was given.
@@ -380,7 +438,14 @@ async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
     let entries = history_entries(args)?;
     let routes = args.routes.as_deref().map(rules_file).transpose()?;
     let compare = args.compare.as_deref().map(rules_file).transpose()?;
-    let first = replay_history_once(args, &entries, routes.clone()).await?;
+    let event_lines: Vec<usize> = entries.iter().map(|e| e.line).collect();
+    let plan = args
+        .faults
+        .as_deref()
+        .map(|path| replay::faults::Plan::load(path, &event_lines))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let first = replay_history_once(args, &entries, routes.clone(), plan.as_ref()).await?;
     let a_rules = rules_label(routes.as_deref());
     let Some(compare) = compare else {
         println!("{}", serde_json::to_string(&first).map_err(|e| e.to_string())?);
@@ -389,9 +454,11 @@ async fn history_command(args: &HistoryArgs) -> Result<ExitCode, String> {
             eprintln!("replay: over the limit: {why}");
             return Ok(ExitCode::from(3));
         }
-        return Ok(if first.unhandled.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        // With a fault plan, a router that fails is what the replay shows, not a failure of it.
+        let handled = first.unhandled.is_empty() || plan.is_some();
+        return Ok(if handled { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     };
-    let second = replay_history_once(args, &entries, Some(compare.clone())).await?;
+    let second = replay_history_once(args, &entries, Some(compare.clone()), plan.as_ref()).await?;
     let comparison = replay::history::compare(&first, &second);
     let name = |routes: Option<&str>| routes.unwrap_or("default rules").to_owned();
     eprintln!(
