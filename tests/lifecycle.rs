@@ -265,15 +265,21 @@ async fn a_deleted_inhibitor_stops_inhibiting_at_once() {
 }
 
 #[tokio::test]
-async fn the_reconciler_clears_an_inhibitor_deleted_without_an_event() {
-    // GIVEN a zone alarm in ALARM (it inhibits the api route), then deleted with no event seen
+async fn the_reconciler_clears_an_inhibitor_deleted_without_an_event_and_what_it_muted_pages() {
+    // GIVEN a zone alarm in ALARM that muted an api alarm of its zone, then deleted with no event seen
     let s = setup().await;
     s.deliver(change("zone-a-down", "ALARM", "2026-11-20T04:00:00.000+0000", "eu-west-1a")).await.expect("zone");
-    // WHEN the reconciler runs (moto's CloudWatch has no such alarm)
+    let muted = s.deliver(change("api-a", "ALARM", "2026-11-20T04:01:00.000+0000", "eu-west-1a")).await;
+    assert_eq!(muted.expect("api-a")["action"], "silence");
+    s.alarm_in("api-a", StateValue::Alarm).await;
+    // WHEN the reconciler runs (moto's CloudWatch has no zone alarm: it was deleted)
     let reconciled = s.reconcile_at("2026-11-20T04:05:00Z").await;
-    // THEN it stops inhibiting
+    // THEN it stops inhibiting, and the api alarm it muted, still firing, pages now
     let cleared = reconciled["inhibitorsCleared"].as_array().cloned().unwrap_or_default();
     assert_eq!(cleared.len(), 1, "{reconciled}");
+    assert_eq!(count(&s.subjects().await, "[ALARM] api-a"), 1, "{reconciled}");
+    let again = s.reconcile_at("2026-11-20T04:10:00Z").await;
+    assert_eq!(count(&s.subjects().await, "[ALARM] api-a"), 1, "paged once: {again}");
     let after = s.deliver(change("api-c", "ALARM", "2026-11-20T04:06:00.000+0000", "eu-west-1a")).await;
     assert_eq!(after.expect("api-c")["action"], "notify");
 }

@@ -10,7 +10,10 @@
 //!   announces the group's recovery; an ungrouped alarm's recovery is published once it has been
 //!   OK for the route's flapping quiet time (a flapping alarm's last OK is told when it is steady)
 //!   and no execution for it still runs;
-//! - an inhibiting alarm that is deleted or OK stops inhibiting.
+//! - an inhibiting alarm that is deleted or OK stops inhibiting;
+//! - an alarm a silence, window or inhibition kept quiet, still in ALARM, is handled again as
+//!   the same transition: once nothing keeps it quiet any more (the silence ended, the inhibiting
+//!   alarm cleared or was deleted) it pages, or is remediated, as its route says.
 //!
 //! Alarms of another account or region than the router's are left alone: the router reads
 //! CloudWatch in its own.
@@ -64,6 +67,8 @@ struct Now {
 #[derive(Debug, Default)]
 struct Open {
     owed: Vec<(String, AlarmRecord)>,
+    /// Alarms whose current ALARM was kept quiet.
+    quieted: Vec<(String, AlarmRecord)>,
     /// Firing members of groups: (alarm ARN, route).
     members: Vec<(String, String)>,
     /// Inhibition items: (pk, firing ARNs).
@@ -96,6 +101,7 @@ pub async fn reconcile(
         .owed
         .iter()
         .map(|(arn, _)| arn.as_str())
+        .chain(open.quieted.iter().map(|(arn, _)| arn.as_str()))
         .chain(open.members.iter().map(|(arn, _)| arn.as_str()))
         .chain(open.inhibitors.iter().flat_map(|(_, firing)| firing.iter().map(String::as_str)))
         .filter(|arn| is_local(arn, home))
@@ -115,7 +121,7 @@ pub async fn reconcile(
             reconciled.problems.push(format!("{name}: its group's route {route} is no longer in the rules"));
             continue;
         };
-        let alarm = ok_transition(arn, name, said, now);
+        let alarm = transition(arn, name, said, now);
         let event = event_of(&alarm);
         match crate::handle_transition(clients, config, alarm, route, &event).await {
             Ok(decision) => {
@@ -137,11 +143,14 @@ pub async fn reconcile(
             reconciled.problems.push(format!("{name}: its route is no longer in the rules"));
             continue;
         };
-        // A flapping alarm's recovery is told once it has been steady for the quiet time.
+        // A flapping alarm's recovery is told once it has been steady for the quiet time: since
+        // the OK the router applied, else since CloudWatch says it changed.
         let quiet = Duration::minutes(i64::from(route.flapping.quiet_minutes));
-        if let Some(said) = said
-            && now - said.since < quiet
-        {
+        let steady_since = match (record.state, record.at) {
+            (Some(AlarmState::Ok), Some(at)) => Some(at),
+            _ => said.map(|s| s.since.min(now)),
+        };
+        if said.is_some() && steady_since.is_some_and(|since| now - since < quiet) {
             continue;
         }
         if let Some(execution) = &record.execution_arn
@@ -149,7 +158,7 @@ pub async fn reconcile(
         {
             continue;
         }
-        let alarm = ok_transition(arn, name, said, now);
+        let alarm = transition(arn, name, said, now);
         // Applied as the alarm's latest transition (a deletion is one), unless it already is.
         lifecycle.apply(&alarm, &route.name, now).await?;
         let key = shared::IncidentKey::for_transition(&route.name, &alarm);
@@ -162,6 +171,52 @@ pub async fn reconcile(
         }
     }
 
+    // Inhibitors are cleared before the quieted alarms are looked at, so that an alarm muted by a
+    // deleted inhibitor pages in this same run.
+    clear_inhibitors(clients, table, home, &open, &states, &mut reconciled).await?;
+
+    for (arn, record) in &open.quieted {
+        let Some(name) = name_of(arn).filter(|_| is_local(arn, home)) else { continue };
+        let (Some(said), Some(AlarmState::Alarm), Some(at)) = (states.get(name), record.state, record.at) else {
+            continue;
+        };
+        if said.state != AlarmState::Alarm {
+            continue;
+        }
+        let Some(route) = record.route.as_deref().and_then(|r| config.routes.by_name(r)) else { continue };
+        let mut alarm = transition(arn, name, Some(said), now);
+        (alarm.state, alarm.previous_state, alarm.timestamp) = (AlarmState::Alarm, Some(AlarmState::Ok), at);
+        alarm.reason = format!("Still in ALARM after what kept it quiet: {}", said.reason);
+        let event = event_of(&alarm);
+        match crate::handle_transition(clients, config, alarm, route, &event).await {
+            Ok(decision) if decision.action != crate::DecisionAction::Silence => {
+                crate::record_decision(clients, config, &decision).await;
+                reconciled.decisions.push(decision);
+            }
+            Ok(_) => {}
+            Err(err) => reconciled.problems.push(format!("{name}: {err}")),
+        }
+    }
+    tracing::info!(
+        checked = reconciled.checked,
+        decisions = reconciled.decisions.len(),
+        recoveries = reconciled.recoveries.len(),
+        inhibitors_cleared = reconciled.inhibitors_cleared.len(),
+        problems = reconciled.problems.len(),
+        "reconciled"
+    );
+    Ok(reconciled)
+}
+
+/// Takes out of the inhibition items the alarms CloudWatch says are OK or gone.
+async fn clear_inhibitors(
+    clients: &Clients,
+    table: &str,
+    home: &str,
+    open: &Open,
+    states: &HashMap<String, Now>,
+    reconciled: &mut Reconciled,
+) -> Result<(), RouterError> {
     for (pk, firing) in &open.inhibitors {
         let gone: Vec<String> = firing
             .iter()
@@ -184,15 +239,7 @@ pub async fn reconcile(
             .map_err(|e| failed("UpdateItem", &e))?;
         reconciled.inhibitors_cleared.extend(gone);
     }
-    tracing::info!(
-        checked = reconciled.checked,
-        decisions = reconciled.decisions.len(),
-        recoveries = reconciled.recoveries.len(),
-        inhibitors_cleared = reconciled.inhibitors_cleared.len(),
-        problems = reconciled.problems.len(),
-        "reconciled"
-    );
-    Ok(reconciled)
+    Ok(())
 }
 
 /// Every item that holds something open, read with a filtered scan (the table holds one item per
@@ -203,7 +250,8 @@ async fn open_items(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Op
         .scan()
         .table_name(table)
         .filter_expression(
-            "owesRecovery = :yes OR (begins_with(pk, :group) AND attribute_exists(firing)) \
+            "owesRecovery = :yes OR attribute_exists(silencedBy) \
+             OR (begins_with(pk, :group) AND attribute_exists(firing)) \
              OR (begins_with(pk, :inhibit) AND attribute_exists(firing))",
         )
         .expression_attribute_values(":yes", AttributeValue::Bool(true))
@@ -218,7 +266,13 @@ async fn open_items(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Op
             let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) else { continue };
             let firing = || item.get("firing").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
             if let Some(arn) = pk.strip_prefix("alarm#") {
-                open.owed.push((arn.to_owned(), AlarmRecord::from_item(item)));
+                let record = AlarmRecord::from_item(item);
+                if record.silenced_by.is_some() {
+                    open.quieted.push((arn.to_owned(), record.clone()));
+                }
+                if record.owes_recovery {
+                    open.owed.push((arn.to_owned(), record));
+                }
             } else if pk.starts_with("group#") {
                 let route = item.get("route").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 open.members.extend(firing().into_iter().map(|arn| (arn, route.clone())));
@@ -315,11 +369,12 @@ async fn still_running(clients: &Clients, execution_arn: &str) -> bool {
 
 /// The OK transition CloudWatch says the alarm made (`said`), or, for a deleted alarm, the one
 /// its deletion stands for, at `now`.
-fn ok_transition(arn: &str, name: &str, said: Option<&Now>, now: DateTime<Utc>) -> Alarm {
+fn transition(arn: &str, name: &str, said: Option<&Now>, now: DateTime<Utc>) -> Alarm {
     let mut parts = arn.split(':').skip(3);
     let (region, account) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let (reason, at) = match said {
-        Some(said) => (format!("CloudWatch says OK since then: {}", said.reason), said.since),
+        // Never later than now: a clock that is not CloudWatch's (a replay's) may be behind it.
+        Some(said) => (format!("CloudWatch says OK since then: {}", said.reason), said.since.min(now)),
         None => ("The alarm was deleted: a deleted alarm sends no OK, so its recovery is told now.".to_owned(), now),
     };
     Alarm {

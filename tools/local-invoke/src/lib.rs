@@ -23,6 +23,8 @@ pub const ACCOUNT: &str = "123456789012";
 /// Names of the resources a local run works with.
 pub const STATE_MACHINE_NAME: &str = "first-response";
 pub const TOPIC_NAME: &str = "first-response-alerts";
+/// The safety nets' topic in the emulator (the stack's `SafetyNetTopic`).
+pub const SAFETY_NET_TOPIC_NAME: &str = "first-response-safety-net";
 /// Where `make slack-emulator` serves the Slack Web API.
 pub const DEFAULT_SLACK_API_URL: &str = "http://127.0.0.1:4003/api/";
 /// The bot token the Slack emulator's seed (`tools/slack-emulator.yaml`) accepts.
@@ -101,6 +103,8 @@ pub fn local_substitutions(region: &str, topic_arn: &str) -> Vec<(String, String
 #[derive(Debug, Clone)]
 pub struct Emulator {
     pub topic_arn: String,
+    /// Where the safety nets tell people that a page could not reach them.
+    pub safety_net_topic_arn: String,
     pub state_machine_arn: String,
     /// The state table (incident groups), as `STATE_TABLE` names it in the stack.
     pub state_table: String,
@@ -123,6 +127,13 @@ impl Emulator {
         let sns = aws_sdk_sns::Client::new(config);
         let topic = sns.create_topic().name(TOPIC_NAME).send().await.map_err(|e| emulator_error("CreateTopic", &e))?;
         let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
+        let safety_net = sns
+            .create_topic()
+            .name(SAFETY_NET_TOPIC_NAME)
+            .send()
+            .await
+            .map_err(|e| emulator_error("CreateTopic", &e))?;
+        let safety_net_topic_arn = safety_net.topic_arn().unwrap_or_default().to_owned();
         let state_table = state_table(config).await?;
 
         let sfn = aws_sdk_sfn::Client::new(config);
@@ -131,6 +142,7 @@ impl Emulator {
             let state_machine_arn = found.state_machine_arn().to_owned();
             return Ok(Self {
                 topic_arn,
+                safety_net_topic_arn,
                 state_machine_arn,
                 state_table,
                 slack_api_url: local_slack_api_url(),
@@ -152,7 +164,14 @@ impl Emulator {
             .await
             .map_err(|e| emulator_error("CreateStateMachine", &e))?;
         let state_machine_arn = created.state_machine_arn().to_owned();
-        Ok(Self { topic_arn, state_machine_arn, state_table, slack_api_url: local_slack_api_url(), routes_file: None })
+        Ok(Self {
+            topic_arn,
+            safety_net_topic_arn,
+            state_machine_arn,
+            state_table,
+            slack_api_url: local_slack_api_url(),
+            routes_file: None,
+        })
     }
 }
 

@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use alarm_router::{Decision, DecisionAction, Outcome as Routed};
 use asl::{Definition, Outcome, Status, TraceEvent};
+use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Utc};
 use local_invoke::Function;
 use serde::Serialize;
@@ -78,24 +79,50 @@ pub fn in_time_order(events: Vec<Positioned>) -> Vec<Entry> {
 #[derive(Debug, Default)]
 pub struct Clock {
     transitions: HashMap<String, Vec<(DateTime<Utc>, AlarmState)>>,
+    /// When the history deletes an alarm (a configuration change, `operation: delete`).
+    deleted: HashMap<String, DateTime<Utc>>,
     pending: Mutex<Vec<ExecutionRecord>>,
 }
 
 impl Clock {
     pub fn new(entries: &[Entry]) -> Self {
         let mut transitions: HashMap<String, Vec<(DateTime<Utc>, AlarmState)>> = HashMap::new();
+        let mut deleted = HashMap::new();
         for entry in entries {
             if let Ok(alarm) = entry.event.as_ref().map_err(|_| ()).and_then(|e| Alarm::from_event(e).map_err(|_| ())) {
                 transitions.entry(alarm.name).or_default().push((alarm.timestamp, alarm.state));
+            } else if let (Ok(event), Some(at)) = (&entry.event, entry.at)
+                && event["detail-type"] == alarm_router::CONFIGURATION_CHANGE
+                && event["detail"]["operation"] == "delete"
+                && let Some(name) = event["detail"]["alarmName"].as_str()
+            {
+                deleted.insert(name.to_owned(), at);
             }
         }
         for list in transitions.values_mut() {
             list.sort_by_key(|(at, _)| *at);
         }
-        Self { transitions, pending: Mutex::default() }
+        Self { transitions, deleted, pending: Mutex::default() }
     }
 
     /// The state the history gives alarm `name` at `at`: that of its latest transition until then.
+    /// Every alarm of the history that has a state at `at`, with that state.
+    pub fn states_at(&self, at: DateTime<Utc>) -> Vec<(String, AlarmState)> {
+        let mut states: Vec<(String, AlarmState)> = self
+            .transitions
+            .keys()
+            .filter(|name| self.deleted.get(*name).is_none_or(|when| *when > at))
+            .filter_map(|name| Some((name.clone(), self.alarm_state_at(name, at)?)))
+            .collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        states
+    }
+
+    /// The alarms the history has deleted by `at`.
+    pub fn deleted_by(&self, at: DateTime<Utc>) -> Vec<String> {
+        self.deleted.iter().filter(|(_, when)| **when <= at).map(|(name, _)| name.clone()).collect()
+    }
+
     pub fn alarm_state_at(&self, name: &str, at: DateTime<Utc>) -> Option<AlarmState> {
         let list = self.transitions.get(name)?;
         list.iter().take_while(|(when, _)| *when <= at).last().map(|(_, state)| *state)
@@ -543,7 +570,7 @@ pub async fn replay(
         if let Some(tick) =
             next_tick.filter(|tick| due.is_none_or(|due| *tick < due) && end.is_some_and(|end| *tick <= end))
         {
-            scheduled_work(tasks, tick).await;
+            scheduled_work(tasks, tick, trace).await;
             summary.scheduled_ticks += 1;
             next_tick = tick.checked_add_signed(chrono::Duration::seconds(stack::SCHEDULE_EVERY));
             continue;
@@ -610,7 +637,50 @@ pub async fn replay(
 /// reconciler (which closes what the state table holds open once the alarms say it is over) is
 /// to be invoked from here, as EventBridge Scheduler would invoke it, so that what it sends
 /// reaches the topic and is counted like anything else.
-async fn scheduled_work(_tasks: &ProductTasks, _at: DateTime<Utc>) {}
+async fn scheduled_work(tasks: &ProductTasks, at: DateTime<Utc>, trace: &mut dyn FnMut(&str)) {
+    // CloudWatch holds each alarm of the history in the state the history gives it at `at`.
+    if let Some(clock) = &tasks.history {
+        for (name, state) in clock.states_at(at) {
+            let state = match state {
+                AlarmState::Alarm => StateValue::Alarm,
+                AlarmState::Ok => StateValue::Ok,
+                AlarmState::InsufficientData => StateValue::InsufficientData,
+            };
+            if let Err(message) =
+                tasks.set_alarm(&name, state, "replay: its state in the replayed history", (None, None)).await
+            {
+                trace(&format!("replay: could not put {name} into the emulator's CloudWatch: {message}"));
+            }
+        }
+        let deleted = clock.deleted_by(at);
+        if !deleted.is_empty()
+            && let Err(message) = tasks.delete_alarms(&deleted).await
+        {
+            trace(&format!("replay: could not delete {deleted:?} from the emulator's CloudWatch: {message}"));
+        }
+    }
+    if let Some(faults) = &tasks.faults {
+        faults.tell(at).await;
+    }
+    let request = serde_json::json!({"reconcile": {"at": at.to_rfc3339()}});
+    let time = at.format("%Y-%m-%dT%H:%M:%SZ");
+    match local_invoke::invoke_at(Function::AlarmRouter, request, &tasks.config, &tasks.emulator, at).await {
+        Ok(answer) => {
+            let count = |field: &str| answer[field].as_array().map(Vec::len).unwrap_or_default();
+            let (decisions, recoveries, cleared) =
+                (count("decisions"), count("recoveries"), count("inhibitorsCleared"));
+            if decisions + recoveries + cleared > 0 {
+                trace(&format!(
+                    "{time}            reconciler: {decisions} transition(s) closed, {recoveries} recovery(ies) told, \
+                     {cleared} inhibitor(s) cleared"
+                ));
+            }
+        }
+        Err(diagnostic) => {
+            trace(&format!("{time}            reconciler: {}: {}", diagnostic.error_type, diagnostic.error_message))
+        }
+    }
+}
 
 /// Routes one delivery of `entry` at `now` and runs the execution it starts; the router's error,
 /// if it failed.
@@ -768,7 +838,7 @@ async fn publish_safety_net(
         .build();
     let sent = aws_sdk_sns::Client::from_conf(config)
         .publish()
-        .topic_arn(&tasks.emulator.topic_arn)
+        .topic_arn(&tasks.emulator.safety_net_topic_arn)
         .message(&message)
         .send()
         .await;

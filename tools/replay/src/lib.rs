@@ -169,13 +169,49 @@ impl ProductTasks {
             None => self.alarm.recovers_after.is_some_and(|after| elapsed >= after),
         };
         let state = if recovered { StateValue::Ok } else { StateValue::Alarm };
+        let reason = match told {
+            Some(_) => format!("replay: {} at this time in the replayed history", state.as_str()),
+            None => format!("replay: simulated {} {elapsed}s after the restart", state.as_str()),
+        };
+        let metric = (input["alarm"]["namespace"].as_str(), input["alarm"]["metricName"].as_str());
+        self.set_alarm(name, state, &reason, metric)
+            .await
+            .map_err(|e| StatesError::runtime(format!("replay could not simulate the alarm: {e}")))
+    }
+
+    /// Deletes these alarms from the emulator's CloudWatch (those replay put there).
+    pub(crate) async fn delete_alarms(&self, names: &[String]) -> Result<(), String> {
+        let present: Vec<String> = match self.simulated.lock() {
+            Ok(mut simulated) => names.iter().filter(|name| simulated.remove(*name).is_some()).cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        if present.is_empty() {
+            return Ok(());
+        }
+        aws_sdk_cloudwatch::Client::new(&self.harness)
+            .delete_alarms()
+            .set_alarm_names(Some(present))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| shared::aws::describe(&e))
+    }
+
+    /// Puts alarm `name` into `state` in the emulator's CloudWatch (creating it, with `metric`'s
+    /// namespace and name, when it is not there), unless replay put it there in that state already.
+    pub(crate) async fn set_alarm(
+        &self,
+        name: &str,
+        state: StateValue,
+        reason: &str,
+        metric: (Option<&str>, Option<&str>),
+    ) -> Result<(), String> {
         let known = self.simulated_state(name);
         if known.as_ref() == Some(&state) {
             return Ok(()); // the emulator has it in this state already
         }
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.harness);
-        let failed =
-            |e: &dyn std::error::Error| StatesError::runtime(format!("replay could not simulate the alarm: {e}"));
+        let failed = |e: &(dyn std::error::Error + 'static)| shared::aws::describe(e);
         let exists = match known {
             Some(_) => true,
             None => {
@@ -188,8 +224,8 @@ impl ProductTasks {
             cloudwatch
                 .put_metric_alarm()
                 .alarm_name(name)
-                .namespace(input["alarm"]["namespace"].as_str().unwrap_or("Replay"))
-                .metric_name(input["alarm"]["metricName"].as_str().unwrap_or("Simulated"))
+                .namespace(metric.0.unwrap_or("Replay"))
+                .metric_name(metric.1.unwrap_or("Simulated"))
                 .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
                 .period(60)
                 .evaluation_periods(3)
@@ -203,10 +239,7 @@ impl ProductTasks {
             .set_alarm_state()
             .alarm_name(name)
             .state_value(state.clone())
-            .state_reason(match told {
-                Some(_) => format!("replay: {} at this time in the replayed history", state.as_str()),
-                None => format!("replay: simulated {} {elapsed}s after the restart", state.as_str()),
-            })
+            .state_reason(reason)
             .send()
             .await
             .map_err(|e| failed(&e))?;

@@ -236,6 +236,8 @@ async fn product_tasks(required: bool, alarm: SimulatedAlarm) -> Result<ProductT
             eprintln!("replay: warning: {e}; tasks that call AWS will fail");
             Emulator {
                 topic_arn: default_topic_arn(),
+                safety_net_topic_arn: default_topic_arn()
+                    .replace(local_invoke::TOPIC_NAME, local_invoke::SAFETY_NET_TOPIC_NAME),
                 state_machine_arn: format!("arn:aws:states:{}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}", region()),
                 state_table: local_invoke::STATE_TABLE_NAME.to_owned(),
                 slack_api_url: local_invoke::local_slack_api_url(),
