@@ -96,6 +96,20 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
     item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
 }
 
+/// A conditional update's answer: `true` when it was written, `false` when its condition did not
+/// hold (an answer, not a failure), the router's error otherwise.
+pub(crate) fn conditionally<T>(
+    written: Result<T, aws_sdk_dynamodb::error::SdkError<UpdateItemError>>,
+) -> Result<bool, RouterError> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+            Ok(false)
+        }
+        Err(err) => Err(failed("UpdateItem", &err)),
+    }
+}
+
 /// A failed state-table call as the router's error: transient (retried) or configuration.
 pub(crate) fn failed<E>(operation: &str, err: &aws_sdk_dynamodb::error::SdkError<E>) -> RouterError
 where
@@ -283,7 +297,8 @@ impl Groups<'_> {
     /// Marks the group's page sent by the ALARM `incident_key` opened it with: called only after
     /// the page was accepted, so that a lost page is sent again by the redelivery.
     pub async fn paged(&self, key: &str, incident_key: &IncidentKey) -> Result<(), RouterError> {
-        self.client
+        let confirmed = self
+            .client
             .update_item()
             .table_name(self.table)
             .key("pk", pk(key))
@@ -291,13 +306,10 @@ impl Groups<'_> {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(failed("UpdateItem", &err)),
-            })
-            .inspect(|()| tracing::debug!(group = key, by = %incident_key, "group page confirmed"))
+            .await;
+        conditionally(confirmed)?;
+        tracing::debug!(group = key, by = %incident_key, "group page confirmed");
+        Ok(())
     }
 
     /// Takes an alarm that returned to OK out of its group; the delivery that takes the last one
@@ -424,13 +436,7 @@ impl Groups<'_> {
             .expression_attribute_values(":by", s(claimant))
             .send()
             .await;
-        match released {
-            Ok(_) => Ok(true),
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(false)
-            }
-            Err(err) => Err(failed("UpdateItem", &err)),
-        }
+        conditionally(released)
     }
 }
 

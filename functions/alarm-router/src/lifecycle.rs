@@ -20,7 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use shared::{Alarm, AlarmState};
 
 use crate::RouterError;
-use crate::groups::failed;
+use crate::groups::{conditionally, failed};
 
 /// How long an alarm's item outlives its last transition. Every write sets it, so an alarm that
 /// never changes again (or was deleted) leaves nothing behind for ever.
@@ -185,25 +185,25 @@ impl Lifecycle<'_> {
 
     /// Records that the recovery was told (or that none is owed).
     pub async fn recovered(&self, arn: &str) -> Result<(), RouterError> {
-        self.client
+        // Nothing held for the alarm: nothing was owed.
+        let written = self
+            .client
             .update_item()
             .table_name(self.table)
             .key("pk", pk(arn))
             .update_expression("REMOVE owesRecovery, owedSince")
             .condition_expression("attribute_exists(pk)")
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(failed("UpdateItem", &err)),
-            })
+            .await;
+        conditionally(written).map(|_| ())
     }
 
     /// Remembers that `silence` kept this ALARM quiet, so that its OK announces nothing (unless a
     /// page of the same episode went out before it).
     pub async fn silenced(&self, alarm: &Alarm, silence: &str) -> Result<(), RouterError> {
-        self.client
+        // A newer transition may have been applied meanwhile: what kept this one quiet is moot.
+        let written = self
+            .client
             .update_item()
             .table_name(self.table)
             .key("pk", pk(&alarm.arn))
@@ -212,13 +212,8 @@ impl Lifecycle<'_> {
             .expression_attribute_values(":silence", AttributeValue::S(silence.to_owned()))
             .expression_attribute_values(":at", n(alarm.timestamp.timestamp_millis()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| match err.as_service_error() {
-                // A newer transition was applied meanwhile: what kept this one quiet is moot.
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-                _ => Err(failed("UpdateItem", &err)),
-            })
+            .await;
+        conditionally(written).map(|_| ())
     }
 
     /// Remembers the execution started for the alarm, so that its OK finds it by the alarm's ARN.
