@@ -8,13 +8,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 replay=target/debug/replay
-event=events/alarm-router/metric-alarm.json
-ok=events/alarm-router/metric-ok.json
 mocks=statemachines/mocks/first-response.json
 failed=0
+# Each scenario is a new ALARM and OK of the sample alarm, an hour after the one before (05:02,
+# 06:02, ...): the router applies an alarm's transitions in their own order, so the same ALARM sent
+# again after its OK would rightly change nothing.
+scratch=.local/demo
+mkdir -p "$scratch"
+# It starts from an empty emulator (moto's own reset, as replay history does): what an earlier run
+# left there would be newer than these events.
+python3 -c 'import os, urllib.request as u; u.urlopen(u.Request(os.environ["AWS_ENDPOINT_URL"].rstrip("/") + "/moto-api/reset", method="POST"))'
+printf 'emptied the emulator at %s\n' "$AWS_ENDPOINT_URL"
+hour=4
 
 scenario() {
   local title=$1 expected=$2; shift 2
+  hour=$((hour + 1))
+  event=$scratch/metric-alarm-$hour.json
+  ok=$scratch/metric-ok-$hour.json
+  sed "s/2026-11-20T04:/2026-11-20T$(printf %02d "$hour"):/g" events/alarm-router/metric-alarm.json >"$event"
+  sed "s/2026-11-20T04:/2026-11-20T$(printf %02d "$hour"):/g" events/alarm-router/metric-ok.json >"$ok"
   printf '\n\033[1m== %s\033[0m\n$ replay event %s %s\n' "$title" "$event" "$*"
   local result
   result=$("$replay" event "$event" "$@") || true
