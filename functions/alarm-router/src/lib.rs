@@ -632,13 +632,18 @@ pub(crate) async fn handle_transition(
                     recovery_told_by_execution(clients, config, &alarm, &route, before.execution_arn.as_deref()).await
             {
                 tracing::info!(outcome = ?outcome, "the recovery is the execution's to announce");
-                if let (Some(lifecycle), Outcome::AnnouncedByExecution { .. }) = (&lifecycle, &outcome) {
+                if let (Some(lifecycle), Outcome::AnnouncedByExecution { .. }) = (&lifecycle, &outcome)
+                    && before.owes_recovery
+                {
                     lifecycle.recovered(&alarm.arn).await?;
                 }
                 return Ok(decide(DecisionAction::Resolve, outcome));
             }
             let outcome = resolve(clients, config, &alarm, &route, &incident_key).await?;
-            if let Some(lifecycle) = &lifecycle {
+            // Only a recovery that was owed is written off: no write for an alarm that paged no one.
+            if let Some(lifecycle) = &lifecycle
+                && before.owes_recovery
+            {
                 lifecycle.recovered(&alarm.arn).await?;
             }
             Ok(decide(DecisionAction::Resolve, outcome))

@@ -305,42 +305,40 @@ async fn describe_alarms(
             })?;
             for alarm in page.metric_alarms() {
                 let Some(name) = alarm.alarm_name() else { continue };
-                let dimensions = alarm
+                let mut now = Now::said(alarm.state_value(), alarm.state_updated_timestamp(), alarm.state_reason());
+                now.namespace = alarm.namespace().map(str::to_owned);
+                now.metric_name = alarm.metric_name().map(str::to_owned);
+                now.dimensions = alarm
                     .dimensions()
                     .iter()
                     .filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned())))
                     .collect();
-                states.insert(
-                    name.to_owned(),
-                    Now {
-                        state: state_of(alarm.state_value()),
-                        since: since(alarm.state_updated_timestamp()),
-                        reason: alarm.state_reason().unwrap_or_default().to_owned(),
-                        namespace: alarm.namespace().map(str::to_owned),
-                        metric_name: alarm.metric_name().map(str::to_owned),
-                        dimensions,
-                        composite: false,
-                    },
-                );
+                states.insert(name.to_owned(), now);
             }
             for alarm in page.composite_alarms() {
                 let Some(name) = alarm.alarm_name() else { continue };
-                states.insert(
-                    name.to_owned(),
-                    Now {
-                        state: state_of(alarm.state_value()),
-                        since: since(alarm.state_updated_timestamp()),
-                        reason: alarm.state_reason().unwrap_or_default().to_owned(),
-                        namespace: None,
-                        metric_name: None,
-                        dimensions: BTreeMap::new(),
-                        composite: true,
-                    },
-                );
+                let mut now = Now::said(alarm.state_value(), alarm.state_updated_timestamp(), alarm.state_reason());
+                now.composite = true;
+                states.insert(name.to_owned(), now);
             }
         }
     }
     Ok(states)
+}
+
+impl Now {
+    /// What `DescribeAlarms` says of any alarm: its state, since when, and why.
+    fn said(state: Option<&StateValue>, at: Option<&aws_smithy_types::DateTime>, reason: Option<&str>) -> Self {
+        Self {
+            state: state_of(state),
+            since: since(at),
+            reason: reason.unwrap_or_default().to_owned(),
+            namespace: None,
+            metric_name: None,
+            dimensions: BTreeMap::new(),
+            composite: false,
+        }
+    }
 }
 
 fn state_of(value: Option<&StateValue>) -> AlarmState {

@@ -121,49 +121,46 @@ pub fn local_slack_api_url() -> String {
 }
 
 impl Emulator {
-    /// Creates (or finds) the alert topic and the first-response state machine in the emulator.
+    /// Creates (or finds) the alert and safety-net topics, the state table and the first-response
+    /// state machine in the emulator.
     pub async fn prepare(config: &SdkConfig) -> Result<Self, String> {
         let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| DEFAULT_REGION.to_owned());
         let sns = aws_sdk_sns::Client::new(config);
-        let topic = sns.create_topic().name(TOPIC_NAME).send().await.map_err(|e| emulator_error("CreateTopic", &e))?;
-        let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
-        let safety_net = sns
-            .create_topic()
-            .name(SAFETY_NET_TOPIC_NAME)
-            .send()
-            .await
-            .map_err(|e| emulator_error("CreateTopic", &e))?;
-        let safety_net_topic_arn = safety_net.topic_arn().unwrap_or_default().to_owned();
+        let topic = |name: &'static str| {
+            let sns = sns.clone();
+            async move {
+                let created =
+                    sns.create_topic().name(name).send().await.map_err(|e| emulator_error("CreateTopic", &e))?;
+                Ok::<_, String>(created.topic_arn().unwrap_or_default().to_owned())
+            }
+        };
+        let topic_arn = topic(TOPIC_NAME).await?;
+        let safety_net_topic_arn = topic(SAFETY_NET_TOPIC_NAME).await?;
         let state_table = state_table(config).await?;
 
         let sfn = aws_sdk_sfn::Client::new(config);
         let machines = sfn.list_state_machines().send().await.map_err(|e| emulator_error("ListStateMachines", &e))?;
-        if let Some(found) = machines.state_machines().iter().find(|m| m.name() == STATE_MACHINE_NAME) {
-            let state_machine_arn = found.state_machine_arn().to_owned();
-            return Ok(Self {
-                topic_arn,
-                safety_net_topic_arn,
-                state_machine_arn,
-                state_table,
-                slack_api_url: local_slack_api_url(),
-                routes_file: None,
-            });
-        }
-        let path = repo_root().join("statemachines/first-response.asl.json");
-        let mut definition = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for (name, value) in local_substitutions(&region, &topic_arn) {
-            definition = definition.replace(&format!("${{{name}}}"), &value);
-        }
-        restart_document(config).await?;
-        let created = sfn
-            .create_state_machine()
-            .name(STATE_MACHINE_NAME)
-            .definition(definition)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/first-response-local"))
-            .send()
-            .await
-            .map_err(|e| emulator_error("CreateStateMachine", &e))?;
-        let state_machine_arn = created.state_machine_arn().to_owned();
+        let found = machines.state_machines().iter().find(|m| m.name() == STATE_MACHINE_NAME);
+        let state_machine_arn = match found {
+            Some(found) => found.state_machine_arn().to_owned(),
+            None => {
+                let path = repo_root().join("statemachines/first-response.asl.json");
+                let mut definition = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                for (name, value) in local_substitutions(&region, &topic_arn) {
+                    definition = definition.replace(&format!("${{{name}}}"), &value);
+                }
+                restart_document(config).await?;
+                let created = sfn
+                    .create_state_machine()
+                    .name(STATE_MACHINE_NAME)
+                    .definition(definition)
+                    .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/first-response-local"))
+                    .send()
+                    .await
+                    .map_err(|e| emulator_error("CreateStateMachine", &e))?;
+                created.state_machine_arn().to_owned()
+            }
+        };
         Ok(Self {
             topic_arn,
             safety_net_topic_arn,
