@@ -67,6 +67,17 @@ and that status: when it started and ended on the virtual clock.
 
 GET /_first_response/calls answers how many DynamoDB requests moto has answered, by operation
 ({"PutItem": 3, ...}), so that a benchmark can report calls per event. GET
+/_first_response/capacity answers the capacity units those requests would have consumed on AWS
+({"read": r, "write": w, "byOperation": {"PutItem": {"read": 0, "write": 3}, ...}}): moto reports
+a fixed 1.0 to any request, so the units are computed here from the sizes of the items each request
+read or wrote, before and after it, by the rules of the DynamoDB Developer Guide ("DynamoDB item
+sizes and formats", "Read/write capacity units"): an item's size is its attribute names' and
+values' bytes (a number: one byte per two significant digits, plus one; a list or map: three bytes,
+plus one per element; a boolean or null: one); a write costs one unit per KB of the larger of the
+item before and after (a failed condition still costs), a read one unit per 4 KB (half when
+eventually consistent), and each item of a transaction twice. A Query or Scan costs its page's
+scanned items, taken as their count times the average item size of the table. The table's
+secondary indexes are not counted (the state table has none). GET
 /_first_response/api-calls answers the same for every service, keyed by the signing name and the
 operation ({"states:ListExecutions": 2, "sns:Publish": 1, ...}), whatever the protocol: the
 X-Amz-Target of JSON requests, the operation in the path of CBOR ones, the Action of query ones;
@@ -693,18 +704,185 @@ def _topic_messages(environ: dict[str, Any], start_response: Callable[..., Any])
 DYNAMODB_TARGET = "DynamoDB_20120810."
 _dynamodb = threading.Lock()
 _dynamodb_calls: dict[str, int] = {}
+# Capacity units by operation: {"PutItem": {"read": 0.0, "write": 3.0}, ...}
+_dynamodb_capacity: dict[str, dict[str, float]] = {}
+CAPACITY_PATH = "/_first_response/capacity"
+REGION_OF = re.compile(r"Credential=[^/,]+/[0-9]{8}/([^/,]+)/")
 
 
-def _one_at_a_time(operation: str, answer: Callable[[], Iterable[bytes]]) -> list[bytes]:
-    """The whole answer to a DynamoDB request, computed while no other DynamoDB request runs."""
+def _number_size(text: str) -> int:
+    """A number's size: one byte per two significant digits, plus one."""
+    mantissa = text.lower().split("e")[0].lstrip("+-").replace(".", "").strip("0")
+    return (max(len(mantissa), 1) + 1) // 2 + 1
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    """A DynamoDB JSON value's size in bytes, by the Developer Guide's rules."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return _number_size(inner)
+    if kind == "B":
+        return len(base64.b64decode(inner)) if isinstance(inner, str) else len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(v.encode()) for v in inner)
+    if kind == "NS":
+        return sum(_number_size(v) for v in inner)
+    if kind == "BS":
+        return sum(len(base64.b64decode(v)) if isinstance(v, str) else len(v) for v in inner)
+    if kind == "L":
+        return 3 + sum(_value_size(v) + 1 for v in inner)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items())
+    return 0
+
+
+def _item_size(item: dict[str, Any] | None) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in (item or {}).items())
+
+
+def _units(size: int, unit: int) -> int:
+    return max(1, -(-size // unit))
+
+
+def _table(environ: dict[str, Any], name: str) -> Any:
+    """moto's table of that name, in the request's region (any account moto holds)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    found = REGION_OF.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region = found.group(1) if found else "us-east-1"
+    for account in list(dynamodb_backends.keys()):
+        backend = dynamodb_backends[account].get(region)
+        if backend is not None and name in backend.tables:
+            return backend.tables[name]
+    return None
+
+
+def _stored(environ: dict[str, Any], name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The item stored under `key` (DynamoDB JSON), or None."""
+    table = _table(environ, name)
+    if table is None:
+        return None
+    try:
+        hash_key = key.get(table.hash_key_attr)
+        range_key = key.get(table.range_key_attr) if table.range_key_attr else None
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        item = table.get_item(DynamoType(hash_key), DynamoType(range_key) if range_key else None)
+    except Exception:  # a malformed request: moto answers it with its own error
+        return None
+    return item.to_json()["Attributes"] if item is not None else None
+
+
+def _key_of(environ: dict[str, Any], name: str, item: dict[str, Any]) -> dict[str, Any]:
+    table = _table(environ, name)
+    if table is None:
+        return {}
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return {n: item[n] for n in names if n in item}
+
+
+def _writes(environ: dict[str, Any], operation: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+    """The items a write request touches: (table, key, how many times its units count)."""
+    if operation in ("PutItem",):
+        return [(body.get("TableName", ""), _key_of(environ, body.get("TableName", ""), body.get("Item", {})), 1)]
+    if operation in ("UpdateItem", "DeleteItem"):
+        return [(body.get("TableName", ""), body.get("Key", {}), 1)]
+    if operation == "TransactWriteItems":
+        touched = []
+        for entry in body.get("TransactItems", []):
+            for kind, op in entry.items():
+                name = op.get("TableName", "")
+                key = _key_of(environ, name, op.get("Item", {})) if kind == "Put" else op.get("Key", {})
+                touched.append((name, key, 2))
+        return touched
+    if operation == "BatchWriteItem":
+        touched = []
+        for name, requests in body.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    touched.append((name, _key_of(environ, name, request["PutRequest"].get("Item", {})), 1))
+                elif "DeleteRequest" in request:
+                    touched.append((name, request["DeleteRequest"].get("Key", {}), 1))
+        return touched
+    return []
+
+
+def _reads(environ: dict[str, Any], operation: str, body: dict[str, Any], answer: dict[str, Any]) -> float:
+    """The read units a request consumed, from what it read."""
+    strong = 1.0 if body.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return _units(_item_size(_stored(environ, body.get("TableName", ""), body.get("Key", {}))), 4096) * strong
+    if operation == "TransactGetItems":
+        gets = [entry.get("Get", {}) for entry in body.get("TransactItems", [])]
+        return sum(2 * _units(_item_size(_stored(environ, g.get("TableName", ""), g.get("Key", {}))), 4096) for g in gets)
+    if operation == "BatchGetItem":
+        total = 0.0
+        for name, request in body.get("RequestItems", {}).items():
+            weight = 1.0 if request.get("ConsistentRead") else 0.5
+            for key in request.get("Keys", []):
+                total += _units(_item_size(_stored(environ, name, key)), 4096) * weight
+        return total
+    if operation in ("Query", "Scan"):
+        table = _table(environ, body.get("TableName", ""))
+        items = list(table.all_items()) if table is not None else []
+        average = sum(_item_size(i.to_json()["Attributes"]) for i in items) / len(items) if items else 0
+        return _units(int(average * int(answer.get("ScannedCount", 0))), 4096) * strong
+    return 0.0
+
+
+def _one_at_a_time(
+    operation: str, environ: dict[str, Any], answer: Callable[[], Iterable[bytes]]
+) -> list[bytes]:
+    """The whole answer to a DynamoDB request, computed while no other DynamoDB request runs, and
+    the capacity it would have consumed on AWS counted."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = {}
     with _dynamodb:
         _dynamodb_calls[operation] = _dynamodb_calls.get(operation, 0) + 1
+        touched = _writes(environ, operation, body)
+        before = [_item_size(_stored(environ, name, key)) for name, key, _ in touched]
         chunks = answer()
         try:
-            return [b"".join(chunks)]
+            result = [b"".join(chunks)]
         finally:
             if hasattr(chunks, "close"):
                 chunks.close()
+        try:
+            answered = json.loads(result[0] or b"{}")
+        except ValueError:
+            answered = {}
+        after = [_item_size(_stored(environ, name, key)) for name, key, _ in touched]
+        write = sum(times * _units(max(b, a), 1024) for (_, _, times), b, a in zip(touched, before, after))
+        read = _reads(environ, operation, body, answered)
+        spent = _dynamodb_capacity.setdefault(operation, {"read": 0.0, "write": 0.0})
+        spent["read"] += read
+        spent["write"] += write
+        return result
+
+
+def _capacity(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+    """The capacity units the DynamoDB requests answered so far would have consumed (a GET of
+    CAPACITY_PATH); else None."""
+    if environ.get("PATH_INFO") != CAPACITY_PATH or environ.get("REQUEST_METHOD") != "GET":
+        return None
+    with _dynamodb:
+        by_operation = {op: dict(units) for op, units in _dynamodb_capacity.items()}
+    body = {
+        "read": sum(u["read"] for u in by_operation.values()),
+        "write": sum(u["write"] for u in by_operation.values()),
+        "byOperation": by_operation,
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
 
 
 class CborDispatcher(DomainDispatcherApplication):
@@ -736,6 +914,7 @@ class CborDispatcher(DomainDispatcherApplication):
             or _execution(environ, start_response)
             or _executions(environ, start_response)
             or _calls(environ, start_response)
+            or _capacity(environ, start_response)
             or _api_call_counts(environ, start_response)
         )
         if answered is not None:
@@ -743,7 +922,9 @@ class CborDispatcher(DomainDispatcherApplication):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(DYNAMODB_TARGET):
             operation = target[len(DYNAMODB_TARGET) :]
-            return _one_at_a_time(operation, lambda: super(CborDispatcher, self).__call__(environ, start_response))
+            return _one_at_a_time(
+                operation, environ, lambda: super(CborDispatcher, self).__call__(environ, start_response)
+            )
         match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
         if not match or environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor":
             return super().__call__(environ, start_response)

@@ -27,7 +27,7 @@ use asl::{Definition, Outcome, Status, TraceEvent};
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Utc};
 use local_invoke::Function;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::page::Suppression;
 use shared::{Alarm, AlarmState};
@@ -277,6 +277,13 @@ pub struct Summary {
     pub dynamodb_calls: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamodb_calls_per_event: Option<f64>,
+    /// The capacity units those requests would have consumed on AWS, by the sizes of the items
+    /// they read and wrote (the emulator's count: moto itself reports a fixed figure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamodb_capacity: Option<Capacity>,
+    /// Read and write units per event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamodb_capacity_per_event: Option<Capacity>,
     /// What reached the alert topic, per route, as the emulator recorded it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reached_topic: Option<TopicCounts>,
@@ -463,6 +470,21 @@ fn describe(entry: &Entry, decision: &Decision, now: DateTime<Utc>) -> String {
     )
 }
 
+/// DynamoDB capacity units, read and write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub read: f64,
+    pub write: f64,
+}
+
+/// The capacity the emulator has counted so far, when it can say.
+async fn dynamodb_capacity(tasks: &ProductTasks) -> Option<Capacity> {
+    let endpoint = tasks.config.endpoint_url()?;
+    let answer =
+        crate::http().get(format!("{}/_first_response/capacity", endpoint.trim_end_matches('/'))).send().await.ok()?;
+    answer.error_for_status().ok()?.json().await.ok()
+}
+
 /// How many DynamoDB requests the emulator has answered, when it can say.
 async fn dynamodb_calls(tasks: &ProductTasks) -> Option<u64> {
     let endpoint = tasks.config.endpoint_url()?;
@@ -549,6 +571,7 @@ pub async fn replay(
 ) -> Summary {
     let started = Instant::now();
     let calls_before = dynamodb_calls(tasks).await;
+    let capacity_before = dynamodb_capacity(tasks).await;
     let mut summary = Summary::default();
     let sfn = aws_sdk_sfn::Client::new(&tasks.harness);
     let mut schedule = Schedule::default();
@@ -621,6 +644,14 @@ pub async fn replay(
         if summary.totals.events > 0 {
             summary.dynamodb_calls_per_event =
                 Some((calls as f64 / summary.totals.events as f64 * 100.0).round() / 100.0);
+        }
+    }
+    if let (Some(before), Some(after)) = (capacity_before, dynamodb_capacity(tasks).await) {
+        let spent = Capacity { read: after.read - before.read, write: after.write - before.write };
+        summary.dynamodb_capacity = Some(spent);
+        if summary.totals.events > 0 {
+            let per = |units: f64| (units / summary.totals.events as f64 * 100.0).round() / 100.0;
+            summary.dynamodb_capacity_per_event = Some(Capacity { read: per(spent.read), write: per(spent.write) });
         }
     }
     if let Some(endpoint) = tasks.config.endpoint_url() {

@@ -48,6 +48,9 @@ fn a_storm_of_200_hosts_pages_once_opens_one_war_room_and_recovers_once() {
     assert_eq!(summary["byRoute"]["web-nginx"]["pages"], 1);
     assert_eq!(summary["errors"], json!([]));
     assert!(summary["dynamodbCallsPerEvent"].as_f64().is_some(), "{summary}");
+    let capacity = &summary["dynamodbCapacityPerEvent"];
+    assert!(capacity["read"].as_f64().is_some_and(|r| r > 0.0), "{summary}");
+    assert!(capacity["write"].as_f64().is_some_and(|w| w > 0.0), "{summary}");
 }
 
 #[test]
