@@ -333,3 +333,36 @@ async fn an_escalation_after_the_alarm_recovered_is_followed_by_a_recovery() {
     assert_eq!(reconciled["recoveries"].as_array().map(Vec::len), Some(1), "{reconciled}");
     assert_eq!(count(&s.subjects().await, "[RECOVERED] web-frontend-down"), 1);
 }
+
+#[tokio::test]
+async fn the_reconciler_forgets_silences_a_week_after_they_ended_and_keeps_the_rest() {
+    // GIVEN three silences: one ended eight days ago, one ended yesterday, one still on
+    let s = setup().await;
+    let silences = alarm_router::silences::Silences { client: &s.clients.dynamodb, table: &s.emulator.state_table };
+    let silence = |id: &str, starts: &str, ends: &str| shared::silence::Silence {
+        id: id.into(),
+        conditions: serde_yaml_ng::from_str("alarmName: { prefix: api- }").expect("match"),
+        route: None,
+        author: "alice".into(),
+        reason: "patching".into(),
+        starts_at: starts.parse().expect("time"),
+        ends_at: ends.parse().expect("time"),
+        allow_automation: false,
+    };
+    for (id, starts, ends) in [
+        ("long-ago", "2026-11-11T00:00:00Z", "2026-11-12T00:00:00Z"),
+        ("yesterday", "2026-11-18T00:00:00Z", "2026-11-19T00:00:00Z"),
+        ("now", "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"),
+    ] {
+        silences.add(&silence(id, starts, ends)).await.expect("silence");
+    }
+    // WHEN the reconciler runs
+    let reconciled = s.reconcile_at("2026-11-20T04:00:00Z").await;
+    // THEN only the one that ended more than a week ago is forgotten
+    assert_eq!(reconciled["silencesForgotten"], serde_json::json!(["long-ago"]), "{reconciled}");
+    let left: Vec<String> = silences.all().await.expect("silences").into_iter().map(|s| s.id).collect();
+    assert_eq!(left, ["yesterday", "now"]);
+    // AND a second run has nothing more to forget
+    let again = s.reconcile_at("2026-11-20T04:05:00Z").await;
+    assert!(again.get("silencesForgotten").is_none(), "{again}");
+}

@@ -1,20 +1,27 @@
 //! Incident groups: many alarms, one problem, one page.
 //!
-//! A route with `group: { by: route }` puts its alarms into groups kept in the state table (one
-//! DynamoDB item per group, `pk = group#<key>`). The first ALARM of a group opens it and is handled
-//! as an ungrouped alarm would be (it pages, opens the incident or starts the remediation); later
-//! ALARMs join it quietly. An escalation pages only if the group has not paged yet. The group
-//! resolves, with one recovery notice, when its last firing member returns to OK.
+//! A route with `group: { by: route }` puts its alarms into groups kept in the state table. The
+//! first ALARM of a group opens it and is handled as an ungrouped alarm would be (it pages, opens
+//! the incident or starts the remediation); later ALARMs join it quietly. An escalation pages only
+//! if the group has not paged yet. The group resolves, with one recovery notice, when its last
+//! firing member returns to OK.
 //!
-//! Every write is conditional, so concurrent and repeated deliveries agree on one opener, one page
-//! and one recovery: opening is a put that only succeeds on an absent, resolved or expired group;
-//! leaving removes the alarm only while it is firing; the page is claimed by flipping `paged`.
+//! A group is one item (`pk = group#<key>`) holding counts (`firingCount`, `memberCount`), the
+//! page's state and its window, and one item per member (`pk = member#<key>#<alarm ARN>`) saying in
+//! which generation of the group it fires (`firingIn`) and was seen (`seenIn`). An ALARM or an OK
+//! reads both items in one consistent batch and writes both in one transaction, conditioned on what
+//! it read, so what an event costs (calls and capacity) stays the same from 2 members to 10,000,
+//! and concurrent and repeated deliveries agree on one opener, one page and one recovery: opening
+//! only succeeds on an absent or resolved group; a member counts once per generation; the count
+//! reaches zero, and the group resolves, exactly once.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 use shared::aws::{describe, is_transient};
 use shared::{Alarm, IncidentKey};
@@ -84,8 +91,77 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn set_len(item: &HashMap<String, AttributeValue>, name: &str) -> usize {
-    item.get(name).and_then(|v| v.as_ss().ok()).map(Vec::len).unwrap_or_default()
+/// An item's pk of the alarm `arn`'s membership of group `key`.
+fn member_pk(key: &str, arn: &str) -> AttributeValue {
+    AttributeValue::S(format!("{MEMBER_PREFIX}{key}#{arn}"))
+}
+
+/// The prefix of member items' keys (`member#<group key>#<alarm ARN>`).
+pub const MEMBER_PREFIX: &str = "member#";
+
+/// How often a join or a leave reads and writes again when another delivery moved the group on
+/// (or DynamoDB cancelled its transaction for a concurrent one on the same item).
+const TRIES: usize = 6;
+
+/// A short, jittered pause before trying again, so that deliveries that collided spread out.
+async fn pause() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos());
+    let jitter = u64::from(nanos.unwrap_or_default() % 50);
+    tokio::time::sleep(std::time::Duration::from_millis(10 + jitter)).await;
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn number(item: &Item, name: &str) -> i64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or_default()
+}
+
+fn count(item: &Item, name: &str) -> usize {
+    usize::try_from(number(item, name)).unwrap_or_default()
+}
+
+fn built(err: aws_smithy_types::error::operation::BuildError) -> RouterError {
+    RouterError::ConfigError(format!("DynamoDB request: {err}"))
+}
+
+/// A group's item, as read.
+#[derive(Debug, Clone, Default)]
+struct GroupItem {
+    generation: String,
+    firing: usize,
+    members: usize,
+    paged: bool,
+    opened_by: String,
+    first_alarm_arn: String,
+    open_until: i64,
+}
+
+impl GroupItem {
+    fn of(item: &Item) -> Self {
+        Self {
+            generation: text(item, "generation"),
+            firing: count(item, "firingCount"),
+            members: count(item, "memberCount"),
+            paged: flag(item, "paged"),
+            opened_by: text(item, "openedBy"),
+            first_alarm_arn: text(item, "firstAlarmArn"),
+            open_until: number(item, "openUntil"),
+        }
+    }
+}
+
+/// An alarm's member item, as read: the generations it fires and was seen in.
+#[derive(Debug, Clone, Default)]
+struct Member {
+    firing_in: Option<String>,
+    seen_in: Option<String>,
+}
+
+impl Member {
+    fn of(item: &Item) -> Self {
+        let generation = |name| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        Self { firing_in: generation("firingIn"), seen_in: generation("seenIn") }
+    }
 }
 
 fn flag(item: &HashMap<String, AttributeValue>, name: &str) -> bool {
@@ -120,16 +196,84 @@ where
 }
 
 impl Groups<'_> {
+    /// The group's item and the alarm's member item, read in one strongly consistent batch (a
+    /// transactional read would cost twice the capacity, and is not needed: every write is
+    /// conditioned on what was read).
+    async fn snapshot(&self, key: &str, arn: &str) -> Result<(Option<Item>, Option<Item>), RouterError> {
+        let (group_pk, member_pk) = (pk(key), member_pk(key, arn));
+        let mut wanted = vec![
+            HashMap::from([("pk".to_owned(), group_pk.clone())]),
+            HashMap::from([("pk".to_owned(), member_pk.clone())]),
+        ];
+        let (mut group, mut member) = (None, None);
+        // DynamoDB may leave keys unprocessed (throttled); they are asked again, twice at most.
+        for _ in 0..3 {
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(wanted.clone()))
+                .consistent_read(true)
+                .build()
+                .map_err(built)?;
+            let read = self
+                .client
+                .batch_get_item()
+                .request_items(self.table, keys)
+                .send()
+                .await
+                .map_err(|e| failed("BatchGetItem", &e))?;
+            for item in read.responses().and_then(|r| r.get(self.table)).into_iter().flatten() {
+                match item.get("pk") {
+                    Some(found) if *found == group_pk => group = Some(item.clone()),
+                    Some(found) if *found == member_pk => member = Some(item.clone()),
+                    _ => {}
+                }
+            }
+            wanted =
+                read.unprocessed_keys().and_then(|u| u.get(self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+            if wanted.is_empty() {
+                return Ok((group, member));
+            }
+        }
+        Err(RouterError::TransientError(format!("DynamoDB BatchGetItem left group {key} unread (throttled)")))
+    }
+
+    /// Writes the group's item and the alarm's member item together: `Ok(true)` when both were
+    /// written, `Ok(false)` when a condition did not hold or another transaction held an item (the
+    /// caller reads again and decides again), the router's error otherwise.
+    async fn together(&self, group: Update, member: TransactWriteItem) -> Result<bool, RouterError> {
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(group).build())
+            .transact_items(member)
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    tracing::debug!(reasons = ?e.cancellation_reasons(), "group write cancelled: reading again");
+                    Ok(false)
+                }
+                _ => Err(failed("TransactWriteItems", &err)),
+            },
+        }
+    }
+
     /// Puts an ALARM into its group: opens the group when none is firing, else joins it. A group
     /// that still has firing members is never replaced: an ALARM after its window reopens it (a
     /// new page, the same members), so every member's OK still finds it.
+    ///
+    /// The group item holds counts and each alarm has its own member item (`member#<group>#<ARN>`),
+    /// written together in one transaction: what an ALARM costs does not grow with the group.
+    /// A member counts in the group's current *generation* (the incident key that opened it
+    /// afresh); a member item left over from an earlier generation counts for nothing.
     ///
     /// The group's page is claimed here but marked sent only by [`Self::paged`], once it was: a
     /// redelivery of an opener whose page was not confirmed answers [`Membership::Redelivered`]
     /// with `paged: false`, and is paged again.
     ///
     /// Windows run on the alarms' own clock (their transition timestamps), so a replayed history
-    /// groups as it did live; only the item's expiry (TTL) follows the wall clock `now`.
+    /// groups as it did live; only the items' expiry (TTL) follows the wall clock `now`.
     pub async fn join(
         &self,
         key: &str,
@@ -142,104 +286,171 @@ impl Groups<'_> {
         let at = alarm.timestamp.timestamp();
         let open_until = at + i64::try_from(window_seconds).unwrap_or(i64::MAX / 2);
         let ttl = open_until.max(now.timestamp()) + KEEP_SECONDS;
-        // Three tries: each step's condition can only fail because another delivery moved the
-        // group on (opened it, or took its last member out) between two of ours.
-        for _ in 0..3 {
-            let opened = self
-                .client
-                .put_item()
-                .table_name(self.table)
-                .item("pk", pk(key))
-                .item("kind", s("group"))
-                .item("route", s(route))
-                .item("firing", AttributeValue::Ss(vec![alarm.arn.clone()]))
-                .item("seen", AttributeValue::Ss(vec![alarm.arn.clone()]))
-                .item("openedBy", s(incident_key.as_str()))
-                .item("firstAlarmArn", s(&alarm.arn))
-                .item("openedAt", s(alarm.timestamp_rfc3339()))
-                .item("lastAlarmAt", s(alarm.timestamp_rfc3339()))
-                .item("openUntil", n(open_until))
-                .item("paged", AttributeValue::Bool(false))
-                .item("pageClaimedAt", n(now.timestamp()))
-                .item("ttl", n(ttl))
-                .condition_expression("attribute_not_exists(pk) OR attribute_not_exists(firing)")
-                .send()
-                .await;
-            match opened {
-                Ok(_) => return Ok(Membership::Opened),
-                Err(err)
-                    if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
-                Err(err) => return Err(failed("PutItem", &err)),
-            }
-            let joined = self
-                .client
-                .update_item()
-                .table_name(self.table)
-                .key("pk", pk(key))
-                .update_expression(
-                    "ADD firing :alarm, seen :alarm SET lastAlarmAt = :at, openUntil = :until, #ttl = :ttl",
-                )
-                .condition_expression("attribute_exists(firing) AND openUntil >= :epoch")
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
-                .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
-                .expression_attribute_values(":epoch", n(at))
-                .expression_attribute_values(":until", n(open_until))
-                .expression_attribute_values(":ttl", n(ttl))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match joined {
-                Ok(out) => {
-                    let item = out.attributes().cloned().unwrap_or_default();
-                    let opened_by = text(&item, "openedBy");
-                    if opened_by == incident_key.as_str() {
-                        return Ok(Membership::Redelivered { paged: flag(&item, "paged") });
-                    }
-                    return Ok(Membership::Joined {
-                        opened_by,
-                        members: set_len(&item, "seen"),
-                        firing: set_len(&item, "firing"),
-                    });
+        // Each try's conditions can only fail because another delivery moved the group on (opened
+        // it, or took its last member out) between our read and our write.
+        for _ in 0..TRIES {
+            let (group, member) = self.snapshot(key, &alarm.arn).await?;
+            let group = group.as_ref().map(GroupItem::of).filter(|g| g.firing > 0);
+            let member = member.as_ref().map(Member::of).unwrap_or_default();
+            let Some(group) = group else {
+                // No group is firing: this ALARM opens one, as a new generation.
+                let generation = incident_key.as_str();
+                let open = Update::builder()
+                    .table_name(self.table)
+                    .key("pk", pk(key))
+                    .update_expression(
+                        "SET kind = :kind, #route = :route, generation = :gen, firingCount = :one, \
+                         memberCount = :one, openedBy = :gen, firstAlarmArn = :arn, openedAt = :at, \
+                         lastAlarmAt = :at, openUntil = :until, paged = :no, pageClaimedAt = :now, #ttl = :ttl \
+                         REMOVE pagedBy",
+                    )
+                    .condition_expression("attribute_not_exists(pk) OR firingCount = :zero")
+                    .expression_attribute_names("#route", "route")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":kind", s("group"))
+                    .expression_attribute_values(":route", s(route))
+                    .expression_attribute_values(":gen", s(generation))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":arn", s(&alarm.arn))
+                    .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
+                    .expression_attribute_values(":until", n(open_until))
+                    .expression_attribute_values(":no", AttributeValue::Bool(false))
+                    .expression_attribute_values(":now", n(now.timestamp()))
+                    .expression_attribute_values(":ttl", n(ttl))
+                    .build()
+                    .map_err(built)?;
+                let write = self.member_write(key, alarm, route, generation, ttl, member)?;
+                if self.together(open, write).await? {
+                    return Ok(Membership::Opened);
                 }
-                Err(err)
-                    if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
-                Err(err) => return Err(failed("UpdateItem", &err)),
+                pause().await;
+                continue;
+            };
+            if group.opened_by == incident_key.as_str() {
+                return Ok(Membership::Redelivered { paged: group.paged });
             }
-            // Members still fire, but the window has passed: this ALARM reopens the group.
-            let reopened = self
-                .client
-                .update_item()
+            let firing_here = member.firing_in.as_deref() == Some(group.generation.as_str());
+            let seen_here = member.seen_in.as_deref() == Some(group.generation.as_str());
+            let reopens = group.open_until < at;
+            if firing_here && !reopens {
+                // A redelivery of an ALARM that joined already: it joins quietly again.
+                return Ok(Membership::Joined {
+                    opened_by: group.opened_by,
+                    members: group.members,
+                    firing: group.firing,
+                });
+            }
+            // What this ALARM adds to the counts: nothing for a member firing already, a firing
+            // member for one seen before in this generation, else a new member too.
+            let adds = match (firing_here, seen_here) {
+                (true, _) => "",
+                (false, true) => " ADD firingCount :one",
+                (false, false) => " ADD firingCount :one, memberCount :one",
+            };
+            let update = if reopens {
+                // Members still fire, but the window has passed: this ALARM reopens the group,
+                // which pages again and keeps its members.
+                format!(
+                    "SET openedBy = :key, firstAlarmArn = :arn, openedAt = :at, lastAlarmAt = :at, \
+                     openUntil = :until, paged = :no, pageClaimedAt = :now, #route = :route, #ttl = :ttl \
+                     REMOVE pagedBy{adds}"
+                )
+            } else {
+                format!("SET lastAlarmAt = :at, openUntil = :until, #ttl = :ttl{adds}")
+            };
+            let mut write = Update::builder()
                 .table_name(self.table)
                 .key("pk", pk(key))
-                .update_expression(
-                    "ADD firing :alarm, seen :alarm SET openedBy = :key, firstAlarmArn = :arn, openedAt = :at, \
-                     lastAlarmAt = :at, openUntil = :until, paged = :no, pageClaimedAt = :now, #route = :route, \
-                     #ttl = :ttl REMOVE pagedBy",
-                )
-                .condition_expression("attribute_exists(firing) AND openUntil < :epoch")
+                .update_expression(update)
+                // Not conditioned on the count as read: joins add to it in any order.
+                .condition_expression(if reopens {
+                    "generation = :gen AND firingCount > :zero AND openUntil < :epoch"
+                } else {
+                    "generation = :gen AND firingCount > :zero AND openUntil >= :epoch"
+                })
                 .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_names("#route", "route")
-                .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
-                .expression_attribute_values(":key", s(incident_key.as_str()))
-                .expression_attribute_values(":arn", s(&alarm.arn))
+                .expression_attribute_values(":gen", s(&group.generation))
+                .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":at", s(alarm.timestamp_rfc3339()))
                 .expression_attribute_values(":epoch", n(at))
                 .expression_attribute_values(":until", n(open_until))
-                .expression_attribute_values(":no", AttributeValue::Bool(false))
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .expression_attribute_values(":route", s(route))
-                .expression_attribute_values(":ttl", n(ttl))
-                .send()
-                .await;
-            match reopened {
-                Ok(_) => return Ok(Membership::Opened),
-                Err(err)
-                    if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
-                Err(err) => return Err(failed("UpdateItem", &err)),
+                .expression_attribute_values(":ttl", n(ttl));
+            if !adds.is_empty() {
+                write = write.expression_attribute_values(":one", n(1));
             }
+            if reopens {
+                write = write
+                    .expression_attribute_names("#route", "route")
+                    .expression_attribute_values(":key", s(incident_key.as_str()))
+                    .expression_attribute_values(":arn", s(&alarm.arn))
+                    .expression_attribute_values(":no", AttributeValue::Bool(false))
+                    .expression_attribute_values(":now", n(now.timestamp()))
+                    .expression_attribute_values(":route", s(route));
+            }
+            let member_write = self.member_write(key, alarm, route, &group.generation, ttl, member)?;
+            if !self.together(write.build().map_err(built)?, member_write).await? {
+                pause().await;
+                continue;
+            }
+            if reopens {
+                return Ok(Membership::Opened);
+            }
+            let (members, firing) = match (firing_here, seen_here) {
+                (true, _) => (group.members, group.firing),
+                (false, true) => (group.members, group.firing + 1),
+                (false, false) => (group.members + 1, group.firing + 1),
+            };
+            return Ok(Membership::Joined { opened_by: group.opened_by, members, firing });
         }
         Err(RouterError::TransientError(format!("group {key} kept changing while {} joined it", alarm.name)))
+    }
+
+    /// The write that makes the alarm a firing member of generation `generation`, conditioned on
+    /// the member item being as it was read (`was`), so that two deliveries of one ALARM count once.
+    fn member_write(
+        &self,
+        key: &str,
+        alarm: &Alarm,
+        route: &str,
+        generation: &str,
+        ttl: i64,
+        was: Member,
+    ) -> Result<TransactWriteItem, RouterError> {
+        let mut write = Update::builder()
+            .table_name(self.table)
+            .key("pk", member_pk(key, &alarm.arn))
+            .update_expression(
+                "SET kind = :member, #group = :group, #route = :route, arn = :arn, firingIn = :gen, seenIn = :gen, \
+                 #ttl = :ttl",
+            )
+            .expression_attribute_names("#group", "group")
+            .expression_attribute_names("#route", "route")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":member", s("member"))
+            .expression_attribute_values(":group", s(key))
+            .expression_attribute_values(":route", s(route))
+            .expression_attribute_values(":arn", s(&alarm.arn))
+            .expression_attribute_values(":gen", s(generation))
+            .expression_attribute_values(":ttl", n(ttl))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut conditions = Vec::new();
+        match was.firing_in {
+            Some(firing) => {
+                conditions.push("firingIn = :wasFiring");
+                write = write.expression_attribute_values(":wasFiring", s(firing));
+            }
+            None => conditions.push("attribute_not_exists(firingIn)"),
+        }
+        match was.seen_in {
+            Some(seen) => {
+                conditions.push("seenIn = :wasSeen");
+                write = write.expression_attribute_values(":wasSeen", s(seen));
+            }
+            None => conditions.push("attribute_not_exists(seenIn)"),
+        }
+        write = write.condition_expression(conditions.join(" AND "));
+        Ok(TransactWriteItem::builder().update(write.build().map_err(built)?).build())
     }
 
     /// Takes the opener's page for a redelivery of the opening ALARM whose page is not marked
@@ -313,38 +524,79 @@ impl Groups<'_> {
     }
 
     /// Takes an alarm that returned to OK out of its group; the delivery that takes the last one
-    /// out resolves the group (exactly one does: the removal is conditional on the alarm firing).
+    /// out resolves the group (exactly one does: the member's removal and the count's decrement are
+    /// one transaction, conditioned on the member firing and on the count as read).
     pub async fn leave(&self, key: &str, alarm: &Alarm) -> Result<Departure, RouterError> {
-        let left = self
+        for _ in 0..TRIES {
+            let (group, member) = self.snapshot(key, &alarm.arn).await?;
+            let member = member.as_ref().map(Member::of).unwrap_or_default();
+            let Some(firing_in) = member.firing_in else { return Ok(Departure::NotFiring) };
+            let group = group.as_ref().map(GroupItem::of).filter(|g| g.firing > 0 && g.generation == firing_in);
+            let Some(group) = group else {
+                // Firing in a generation that is over (its group expired): it stops counting.
+                self.forget_firing(key, &alarm.arn, &firing_in).await;
+                return Ok(Departure::NotFiring);
+            };
+            let last = group.firing == 1;
+            let count = Update::builder()
+                .table_name(self.table)
+                .key("pk", pk(key))
+                .expression_attribute_values(":gen", s(&group.generation))
+                .expression_attribute_values(":one", n(1));
+            // The last member out sets the count to zero; any other takes one off, never the last.
+            let count = if last {
+                count
+                    .update_expression("SET firingCount = :zero, resolvedAt = :now")
+                    .condition_expression("generation = :gen AND firingCount = :one")
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":now", s(alarm.timestamp_rfc3339()))
+            } else {
+                count
+                    .update_expression("ADD firingCount :less")
+                    .condition_expression("generation = :gen AND firingCount > :one")
+                    .expression_attribute_values(":less", n(-1))
+            };
+            let out = Update::builder()
+                .table_name(self.table)
+                .key("pk", member_pk(key, &alarm.arn))
+                .update_expression("REMOVE firingIn")
+                .condition_expression("firingIn = :gen")
+                .expression_attribute_values(":gen", s(&group.generation))
+                .build()
+                .map_err(built)?;
+            let out = TransactWriteItem::builder().update(out).build();
+            if !self.together(count.build().map_err(built)?, out).await? {
+                pause().await;
+                continue;
+            }
+            if !last {
+                return Ok(Departure::Left { firing: group.firing - 1, members: group.members });
+            }
+            return Ok(Departure::Resolved {
+                members: group.members,
+                paged: group.paged,
+                opened_by: group.opened_by,
+                first_alarm_arn: group.first_alarm_arn,
+            });
+        }
+        Err(RouterError::TransientError(format!("group {key} kept changing while {} left it", alarm.name)))
+    }
+
+    /// Clears a member's firing mark of a generation that is over. Best effort: the item expires.
+    async fn forget_firing(&self, key: &str, arn: &str, generation: &str) {
+        let cleared = self
             .client
             .update_item()
             .table_name(self.table)
-            .key("pk", pk(key))
-            .update_expression("DELETE firing :alarm")
-            .condition_expression("contains(firing, :arn)")
-            .expression_attribute_values(":alarm", AttributeValue::Ss(vec![alarm.arn.clone()]))
-            .expression_attribute_values(":arn", s(&alarm.arn))
-            .return_values(ReturnValue::AllNew)
+            .key("pk", member_pk(key, arn))
+            .update_expression("REMOVE firingIn")
+            .condition_expression("firingIn = :gen")
+            .expression_attribute_values(":gen", s(generation))
             .send()
             .await;
-        let item = match left {
-            Ok(out) => out.attributes().cloned().unwrap_or_default(),
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                return Ok(Departure::NotFiring);
-            }
-            Err(err) => return Err(failed("UpdateItem", &err)),
-        };
-        let members = set_len(&item, "seen");
-        let firing = set_len(&item, "firing");
-        if firing > 0 {
-            return Ok(Departure::Left { firing, members });
+        if let Err(err) = conditionally(cleared) {
+            tracing::warn!(group = key, alarm = arn, error = %err, "a stale member mark expires on its own");
         }
-        Ok(Departure::Resolved {
-            members,
-            paged: flag(&item, "paged"),
-            opened_by: text(&item, "openedBy"),
-            first_alarm_arn: text(&item, "firstAlarmArn"),
-        })
     }
 
     /// The group as the table holds it, if there is one: for `explain`.
@@ -358,16 +610,12 @@ impl Groups<'_> {
             .send()
             .await
             .map_err(|e| failed("GetItem", &e))?;
-        Ok(got.item().map(|item| GroupState {
-            firing: set_len(item, "firing"),
-            members: set_len(item, "seen"),
-            paged: flag(item, "paged"),
-            opened_by: text(item, "openedBy"),
-            open_until: item
-                .get("openUntil")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_default(),
+        Ok(got.item().map(GroupItem::of).map(|g| GroupState {
+            firing: g.firing,
+            members: g.members,
+            paged: g.paged,
+            opened_by: g.opened_by,
+            open_until: g.open_until,
         }))
     }
 

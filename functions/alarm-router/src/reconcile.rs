@@ -13,7 +13,8 @@
 //! - an inhibiting alarm that is deleted or OK stops inhibiting;
 //! - an alarm a silence, window or inhibition kept quiet, still in ALARM, is handled again as
 //!   the same transition: once nothing keeps it quiet any more (the silence ended, the inhibiting
-//!   alarm cleared or was deleted) it pages, or is remediated, as its route says.
+//!   alarm cleared or was deleted) it pages, or is remediated, as its route says;
+//! - silences that ended more than a week ago are forgotten (every ALARM reads them all).
 //!
 //! Alarms of another account or region than the router's are left alone: the router reads
 //! CloudWatch in its own.
@@ -47,6 +48,9 @@ pub struct Reconciled {
     pub recoveries: Vec<String>,
     /// Inhibiting alarms that stopped inhibiting (deleted or OK), by ARN.
     pub inhibitors_cleared: Vec<String>,
+    /// Silences that ended more than a week ago, forgotten.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silences_forgotten: Vec<String>,
     /// What could not be reconciled now (it is tried again at the next run).
     pub problems: Vec<String>,
 }
@@ -197,6 +201,12 @@ pub async fn reconcile(
             Err(err) => reconciled.problems.push(format!("{name}: {err}")),
         }
     }
+    // Ended silences are kept a week, then forgotten: every ALARM reads them all.
+    let silences = crate::silences::Silences { client: &clients.dynamodb, table };
+    match silences.prune(now - Duration::days(crate::silences::KEEP_ENDED_DAYS)).await {
+        Ok(forgotten) => reconciled.silences_forgotten = forgotten,
+        Err(err) => reconciled.problems.push(format!("ended silences: {err}")),
+    }
     tracing::info!(
         checked = reconciled.checked,
         decisions = reconciled.decisions.len(),
@@ -242,7 +252,7 @@ async fn clear_inhibitors(
     Ok(())
 }
 
-/// Every item that holds something open, read with a filtered scan (the table holds one item per
+/// Every item that holds something open, read with a filtered scan (the table holds a few items per
 /// alarm, group and rule, each with an expiry, so it stays small).
 async fn open_items(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Open, RouterError> {
     let mut open = Open::default();
@@ -251,11 +261,11 @@ async fn open_items(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Op
         .table_name(table)
         .filter_expression(
             "owesRecovery = :yes OR attribute_exists(silencedBy) \
-             OR (begins_with(pk, :group) AND attribute_exists(firing)) \
+             OR (begins_with(pk, :member) AND attribute_exists(firingIn)) \
              OR (begins_with(pk, :inhibit) AND attribute_exists(firing))",
         )
         .expression_attribute_values(":yes", AttributeValue::Bool(true))
-        .expression_attribute_values(":group", AttributeValue::S("group#".into()))
+        .expression_attribute_values(":member", AttributeValue::S(crate::groups::MEMBER_PREFIX.into()))
         .expression_attribute_values(":inhibit", AttributeValue::S(crate::inhibitors::PK_PREFIX.into()))
         .consistent_read(true)
         .into_paginator()
@@ -273,9 +283,9 @@ async fn open_items(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Op
                 if record.owes_recovery {
                     open.owed.push((arn.to_owned(), record));
                 }
-            } else if pk.starts_with("group#") {
-                let route = item.get("route").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                open.members.extend(firing().into_iter().map(|arn| (arn, route.clone())));
+            } else if pk.starts_with(crate::groups::MEMBER_PREFIX) {
+                let text = |name| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                open.members.push((text("arn"), text("route")));
             } else if pk.starts_with(crate::inhibitors::PK_PREFIX) {
                 open.inhibitors.push((pk.clone(), firing()));
             }

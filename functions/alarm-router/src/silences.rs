@@ -15,6 +15,12 @@ use crate::groups::failed;
 
 const SILENCES: &str = "silences";
 
+/// How many silences one update forgets.
+const PRUNED_PER_CALL: usize = 40;
+
+/// How long an ended silence stays listed before the reconciler forgets it.
+pub const KEEP_ENDED_DAYS: i64 = 7;
+
 /// The silences in the state table.
 #[derive(Debug, Clone)]
 pub struct Silences<'a> {
@@ -85,6 +91,32 @@ impl Silences<'_> {
             .await
             .map_err(|e| failed("UpdateItem", &e))?;
         Ok(())
+    }
+
+    /// Forgets the silences that ended before `before` (the reconciler keeps a week of them, for
+    /// "what happened" questions), so that the one item every ALARM reads does not grow for ever.
+    /// Answers the ids forgotten.
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<Vec<String>, RouterError> {
+        let old: Vec<String> = self.all().await?.into_iter().filter(|s| s.ends_at < before).map(|s| s.id).collect();
+        // An update expression is at most 4 KB: a few dozen names at a time.
+        for ids in old.chunks(PRUNED_PER_CALL) {
+            let names: Vec<String> = (0..ids.len()).map(|i| format!("#s{i}")).collect();
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(self.table)
+                .key("pk", AttributeValue::S(SILENCES.into()))
+                .update_expression(format!(
+                    "REMOVE {}",
+                    names.iter().map(|n| format!("silences.{n}")).collect::<Vec<_>>().join(", ")
+                ))
+                .condition_expression("attribute_exists(pk)");
+            for (name, id) in names.iter().zip(ids) {
+                update = update.expression_attribute_names(name, id);
+            }
+            crate::groups::conditionally(update.send().await)?;
+        }
+        Ok(old)
     }
 
     /// Ends a silence at `at` (now); it stays listed as expired. Refused for an unknown id.

@@ -670,7 +670,6 @@ fn the_state_machine_gets_its_pages_written_and_junk_is_refused() {
 
 mod groups {
     use super::*;
-    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
     use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
     use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
@@ -691,27 +690,56 @@ mod groups {
             .then_output(|| aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build())
     }
 
-    fn opened() -> Rule {
-        mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build())
-    }
-
-    fn open_already() -> Rule {
-        mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
-            PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+    /// The group's and the member's items as the router reads them (one consistent batch): the
+    /// first key asked is the group's, the second the member's.
+    pub(super) fn snapshot(
+        group: Option<HashMap<String, AttributeValue>>,
+        member: Option<HashMap<String, AttributeValue>>,
+    ) -> Rule {
+        use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+        mock!(aws_sdk_dynamodb::Client::batch_get_item).then_compute_output(move |request| {
+            let asked = request.request_items().and_then(|r| r.get("state")).map(|k| k.keys().to_vec());
+            let asked = asked.unwrap_or_default();
+            let found: Vec<HashMap<String, AttributeValue>> = [group.clone(), member.clone()]
+                .into_iter()
+                .zip(asked)
+                .filter_map(|(item, key)| {
+                    item.map(|mut item| {
+                        item.extend(key);
+                        item
+                    })
+                })
+                .collect();
+            BatchGetItemOutput::builder().responses("state", found).build()
         })
     }
 
-    fn group_item(opened_by: &str, firing: &[&str], seen: &[&str], paged: bool) -> HashMap<String, AttributeValue> {
-        let set = |arns: &[&str]| AttributeValue::Ss(arns.iter().map(|a| (*a).to_owned()).collect());
-        let mut item = HashMap::from([
+    /// The group's and the member's writes, done together.
+    pub(super) fn written() -> Rule {
+        mock!(aws_sdk_dynamodb::Client::transact_write_items).then_output(|| {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder().build()
+        })
+    }
+
+    /// A group of generation `gen`: `firing` of its `members` fire.
+    fn group_item(opened_by: &str, firing: usize, members: usize, paged: bool) -> HashMap<String, AttributeValue> {
+        HashMap::from([
             ("pk".to_owned(), AttributeValue::S("group#storefront/AvailabilityZone=eu-west-1a".into())),
+            ("generation".to_owned(), AttributeValue::S("gen".into())),
             ("openedBy".to_owned(), AttributeValue::S(opened_by.into())),
             ("firstAlarmArn".to_owned(), AttributeValue::S("arn:first".into())),
             ("paged".to_owned(), AttributeValue::Bool(paged)),
-            ("seen".to_owned(), set(seen)),
-        ]);
-        if !firing.is_empty() {
-            item.insert("firing".into(), set(firing));
+            ("firingCount".to_owned(), AttributeValue::N(firing.to_string())),
+            ("memberCount".to_owned(), AttributeValue::N(members.to_string())),
+            ("openUntil".to_owned(), AttributeValue::N(i64::MAX.to_string())),
+        ])
+    }
+
+    /// A member item: firing in generation `gen`, or only seen in it.
+    fn member_item(firing: bool) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([("seenIn".to_owned(), AttributeValue::S("gen".into()))]);
+        if firing {
+            item.insert("firingIn".into(), AttributeValue::S("gen".into()));
         }
         item
     }
@@ -752,9 +780,9 @@ mod groups {
 
     #[tokio::test]
     async fn the_first_alarm_of_a_group_opens_it_and_pages_as_usual() {
-        let (put, sns, confirmed) = (opened(), published(), page_confirmed());
+        let (read, put, sns, confirmed) = (snapshot(None, None), written(), published(), page_confirmed());
         let decision = handle(
-            &clients_with_table(&[], &[&sns], &[], &[&put, &confirmed, &no_silences(), &forgotten()]),
+            &clients_with_table(&[], &[&sns], &[], &[&read, &put, &confirmed, &no_silences(), &forgotten()]),
             &grouped_config(),
             storefront("i-1", "ALARM"),
         )
@@ -772,13 +800,18 @@ mod groups {
                 ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build(),
             )
         });
-        let (put, confirmed) = (opened(), page_confirmed());
+        let (read, put, confirmed) = (snapshot(None, None), written(), page_confirmed());
         let released = mock!(aws_sdk_dynamodb::Client::update_item)
             .match_requests(|r| r.update_expression() == Some("REMOVE pageClaimedAt"))
             .then_output(|| UpdateItemOutput::builder().build());
         // WHEN the router handles it
         let answer = handle(
-            &clients_with_table(&[], &[&throttled], &[], &[&put, &confirmed, &released, &no_silences(), &forgotten()]),
+            &clients_with_table(
+                &[],
+                &[&throttled],
+                &[],
+                &[&read, &put, &confirmed, &released, &no_silences(), &forgotten()],
+            ),
             &grouped_config(),
             storefront("i-1", "ALARM"),
         )
@@ -794,8 +827,12 @@ mod groups {
         // GIVEN the group's opener was delivered before but its page never confirmed
         let alarm = storefront("i-1", "ALARM");
         let key = IncidentKey::for_transition("storefront", &shared::Alarm::from_event(&alarm).expect("alarm"));
-        let (put, sns, confirmed) = (open_already(), published(), page_confirmed());
-        let again = updated(group_item(key.as_str(), &["arn:first"], &["arn:first"], false));
+        let (put, sns, confirmed) = (
+            snapshot(Some(group_item(key.as_str(), 1, 1, false)), Some(member_item(true))),
+            published(),
+            page_confirmed(),
+        );
+        let again = updated(HashMap::new());
         // WHEN it is delivered again
         handle(
             &clients_with_table(&[], &[&sns], &[], &[&put, &confirmed, &again, &no_silences(), &forgotten()]),
@@ -817,13 +854,8 @@ mod groups {
 
     #[tokio::test]
     async fn a_later_alarm_joins_the_open_group_and_pages_no_one() {
-        let (put, sns) = (open_already(), published());
-        let joined = updated(group_item(
-            "storefront__first__0",
-            &["arn:first", "arn:second"],
-            &["arn:first", "arn:second"],
-            true,
-        ));
+        let (put, sns) = (snapshot(Some(group_item("storefront__first__0", 1, 1, true)), None), published());
+        let joined = written();
         let decision = handle(
             &clients_with_table(&[], &[&sns], &[], &[&put, &joined, &no_silences(), &forgotten()]),
             &grouped_config(),
@@ -845,8 +877,8 @@ mod groups {
         // GIVEN the opening ALARM's first delivery opened the group (and paged)
         let alarm = storefront("i-1", "ALARM");
         let key = IncidentKey::for_transition("storefront", &shared::Alarm::from_event(&alarm).expect("alarm"));
-        let (put, sns) = (open_already(), published());
-        let again = updated(group_item(key.as_str(), &["arn:first"], &["arn:first"], true));
+        let (put, sns) = (snapshot(Some(group_item(key.as_str(), 1, 1, true)), Some(member_item(true))), published());
+        let again = written();
         // WHEN it is delivered again (or two deliveries race, and this one loses the put)
         let decision = handle(
             &clients_with_table(&[], &[&sns], &[], &[&put, &again, &no_silences(), &forgotten()]),
@@ -862,8 +894,9 @@ mod groups {
 
     #[tokio::test]
     async fn a_joining_alarm_of_a_remediating_route_is_still_remediated() {
-        let (put, sfn, sns) = (open_already(), started(), published());
-        let joined = updated(group_item("web-nginx__other__0", &["a", "b"], &["a", "b"], false));
+        let (put, sfn, sns) =
+            (snapshot(Some(group_item("web-nginx__other__0", 2, 2, false)), None), started(), published());
+        let joined = written();
         let decision = handle(
             &clients_with_table(&[&sfn], &[&sns], &[], &[&put, &joined, &no_silences(), &forgotten()]),
             &grouped_config(),
@@ -879,15 +912,16 @@ mod groups {
     async fn only_the_last_ok_of_a_group_announces_its_recovery_once() {
         let cases = [
             // (what the table says, recoveries published)
-            (updated(group_item("k", &["arn:other"], &["arn:other", "arn:this"], true)), 0),
-            (updated(group_item("k", &[], &["arn:other", "arn:this"], true)), 1),
+            (snapshot(Some(group_item("k", 2, 2, true)), Some(member_item(true))), 0),
+            (snapshot(Some(group_item("k", 1, 2, true)), Some(member_item(true))), 1),
             // not firing in an open group: redelivered OK, or never announced
-            (update_refused(None), 0),
+            (snapshot(Some(group_item("k", 1, 2, true)), Some(member_item(false))), 0),
+            (snapshot(None, None), 0),
         ];
         for (table, expected) in cases {
-            let sns = published();
+            let (sns, left) = (published(), written());
             let decision = handle(
-                &clients_with_table(&[], &[&sns], &[], &[&table, &no_silences(), &forgotten()]),
+                &clients_with_table(&[], &[&sns], &[], &[&table, &left, &no_silences(), &forgotten()]),
                 &grouped_config(),
                 storefront("i-1", "OK"),
             )
@@ -909,7 +943,7 @@ mod groups {
         // (the claim's answer, suppressed?)
         let cases = [
             (updated(HashMap::new()), false),
-            (update_refused(Some(group_item("k", &["a"], &["a"], true))), true),
+            (update_refused(Some(group_item("k", 1, 1, true))), true),
             // no group in the table (expired): page rather than lose it
             (update_refused(None), false),
         ];
@@ -954,7 +988,7 @@ mod groups {
     async fn a_suppressed_escalation_names_the_room_of_the_one_that_paged_and_a_retried_claim_still_pages() {
         let this = page_request("escalation")["incidentKey"].as_str().expect("key").to_owned();
         let paged_by = |key: &str| {
-            let mut item = group_item("k", &["a"], &["a"], true);
+            let mut item = group_item("k", 1, 1, true);
             item.insert("pagedBy".to_owned(), AttributeValue::S(key.to_owned()));
             item
         };
@@ -980,7 +1014,7 @@ mod groups {
     #[tokio::test]
     async fn an_escalation_its_group_paged_for_already_is_measured_as_a_page_avoided() {
         let claim = update_refused(Some({
-            let mut item = group_item("k", &["a"], &["a"], true);
+            let mut item = group_item("k", 1, 1, true);
             item.insert("pagedBy".to_owned(), AttributeValue::S("web-nginx__other__1234567890abcdef1234".into()));
             item
         }));
@@ -1230,7 +1264,7 @@ mod inhibition {
     }
 
     /// The table: no silences; the region-outage rule's inhibiting alarms now in ALARM are `firing`.
-    fn table(firing: Vec<String>) -> (Rule, Rule, Rule, Rule, Rule, Rule) {
+    fn table(firing: Vec<String>) -> (Rule, Rule, Rule, Rule, Rule, Rule, Rule, Rule) {
         let inhibitors = mock!(aws_sdk_dynamodb::Client::get_item)
             .match_requests(|r| r.key().is_some_and(key_is("inhibit#region-outage")))
             .then_output(move || {
@@ -1243,9 +1277,11 @@ mod inhibition {
             .then_output(|| UpdateItemOutput::builder().build());
         let joined = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| UpdateItemOutput::builder().build());
         let put = mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
+        let read = super::groups::snapshot(None, None);
+        let opened = super::groups::written();
         let forgotten =
             mock!(aws_sdk_dynamodb::Client::delete_item).then_output(|| DeleteItemOutput::builder().build());
-        (inhibitors, no_silences, recorded, joined, put, forgotten)
+        (inhibitors, no_silences, recorded, joined, put, forgotten, read, opened)
     }
 
     fn named(name: &str, state: &str) -> Value {
@@ -1258,13 +1294,13 @@ mod inhibition {
 
     #[tokio::test]
     async fn while_the_region_alarm_fires_a_host_alarm_pages_no_one_and_starts_nothing() {
-        let (inhibitors, no_silences, recorded, joined, put, forgotten) = table(vec![arn(REGION)]);
+        let (inhibitors, no_silences, recorded, joined, put, forgotten, read, opened) = table(vec![arn(REGION)]);
         let (sns, sfn) = (published(), started());
         let clients = clients_with_table(
             &[&sfn],
             &[&sns],
             &[],
-            &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten],
+            &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten, &read, &opened],
         );
         let decision = handle(&clients, &inhibiting_config(), event("metric-alarm.json")).await.expect("decision");
         assert_eq!(decision.action, DecisionAction::Silence);
@@ -1282,13 +1318,13 @@ mod inhibition {
     async fn with_no_region_alarm_firing_the_host_alarm_is_remediated_as_usual() {
         // Only the host itself in the set (it never inhibits itself), then nothing at all.
         for firing in [vec![arn("web-nginx-down")], vec![]] {
-            let (inhibitors, no_silences, recorded, joined, put, forgotten) = table(firing.clone());
+            let (inhibitors, no_silences, recorded, joined, put, forgotten, read, opened) = table(firing.clone());
             let (sns, sfn) = (published(), started());
             let clients = clients_with_table(
                 &[&sfn],
                 &[&sns],
                 &[],
-                &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten],
+                &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten, &read, &opened],
             );
             let decision = handle(&clients, &inhibiting_config(), event("metric-alarm.json")).await.expect("decision");
             assert_eq!(decision.action, DecisionAction::Remediate, "{firing:?}: {:?}", decision.outcome);
@@ -1301,7 +1337,7 @@ mod inhibition {
         for (state, expression) in
             [("ALARM", "ADD firing :arn SET #ttl = :ttl"), ("OK", "DELETE firing :arn SET #ttl = :ttl")]
         {
-            let (inhibitors, no_silences, _, joined, put, forgotten) = table(vec![]);
+            let (inhibitors, no_silences, _, joined, put, forgotten, read, opened) = table(vec![]);
             let recorded = mock!(aws_sdk_dynamodb::Client::update_item)
                 .match_requests(move |r| {
                     r.key().is_some_and(key_is("inhibit#region-outage"))
@@ -1320,7 +1356,7 @@ mod inhibition {
                 &[],
                 &[&sns],
                 &[&incidents],
-                &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten],
+                &[&inhibitors, &no_silences, &recorded, &joined, &put, &forgotten, &read, &opened],
             );
             // The region alarm takes the default (notify) route: it is announced as usual.
             let decision = handle(&clients, &inhibiting_config(), named(REGION, state)).await.expect("decision");

@@ -51,6 +51,33 @@ fn a_storm_of_200_hosts_pages_once_opens_one_war_room_and_recovers_once() {
     let capacity = &summary["dynamodbCapacityPerEvent"];
     assert!(capacity["read"].as_f64().is_some_and(|r| r > 0.0), "{summary}");
     assert!(capacity["write"].as_f64().is_some_and(|w| w > 0.0), "{summary}");
+
+    // AND what an event costs in DynamoDB does not grow with the group: the first 20 hosts of the
+    // same storm cost as much per event, in calls and in capacity units, as all 200 (a group that
+    // kept its members in one item cost about ten times more per write at 200)
+    let small = std::env::temp_dir().join(format!("storm-20-{}.jsonl", std::process::id()));
+    let storm = std::fs::read_to_string(repo_root().join("events/histories/storm.jsonl")).expect("storm");
+    let first_20: Vec<&str> = storm
+        .lines()
+        .filter(|line| {
+            let event: Value = serde_json::from_str(line).expect("event");
+            let name = event["detail"]["alarmName"].as_str().expect("name").to_owned();
+            name.rsplit('-').next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|host| host < 20)
+        })
+        .collect();
+    assert_eq!(first_20.len(), 40);
+    std::fs::write(&small, first_20.join("\n") + "\n").expect("write");
+    let few = self::summary(&replay_history(&moto, &slack, &["--quiet", small.to_str().expect("path")]));
+    std::fs::remove_file(&small).ok();
+    assert_eq!((few["pages"].as_u64(), few["recoveries"].as_u64()), (Some(1), Some(1)), "{few}");
+    let per_event = |s: &Value, what: &str| s["dynamodbCapacityPerEvent"][what].as_f64().expect("capacity");
+    for what in ["read", "write"] {
+        let (at_20, at_200) = (per_event(&few, what), per_event(&summary, what));
+        assert!(at_20 > 0.0 && at_200 > 0.0, "{what}: {few} {summary}");
+        assert!(at_200 / at_20 < 1.25, "{what} units per event: {at_20} with 20 alarms, {at_200} with 200");
+    }
+    let calls = |s: &Value| s["dynamodbCallsPerEvent"].as_f64().expect("calls");
+    assert!(calls(&summary) / calls(&few) < 1.25, "calls per event: {} and {}", calls(&few), calls(&summary));
 }
 
 #[test]
