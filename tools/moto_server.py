@@ -89,6 +89,10 @@ A benchmark of the failure counter needs thousands of finished executions; POST
 /_first_response/executions records them all at once, as if each had been started and had ended
 at those dates (StartExecution checks every earlier name, so 10,000 one by one take minutes).
 
+moto copies each table a DynamoDB transaction touches, whole, to roll it back if cancelled; here
+only the touched items are copied deeply (the rollback is the same, the cost no longer grows with
+the table: see _TouchedOnly).
+
 DynamoDB makes every single-item write atomic: a conditional PutItem or UpdateItem checks and
 writes as one step, so of two concurrent "open the group if absent" writes exactly one succeeds.
 moto's server answers requests on several threads and checks a condition and writes in separate
@@ -287,12 +291,76 @@ def list_command_invocations_response(self: SimpleSystemManagerResponse) -> Acti
     return ActionResult(response)
 
 
+class _TouchedOnly:
+    """moto's DynamoDB backend copies every table a transaction touches, whole and deeply, to roll
+    it back if the transaction is cancelled: a cost that grows with the table, paid by every
+    TransactWriteItems (a storm's thousandth alarm waited for a copy of the other 999 members).
+    This stands in for the `copy` module inside moto's DynamoDB models: a table is copied with
+    its items dict copied shallowly and only the items this transaction touches copied deeply,
+    which rolls back exactly the same; everything else is the `copy` module's."""
+
+    touched: dict[str, set[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        import copy
+
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        import collections
+        import copy
+
+        from moto.dynamodb.models.table import Table
+
+        if not isinstance(value, Table) or value.name not in self.touched:
+            return copy.deepcopy(value, memo)
+        touched = self.touched[value.name]
+        clone = copy.copy(value)
+        items: Any = collections.defaultdict(dict)
+        for hash_key, stored in value.items.items():
+            if hash_key not in touched:
+                items[hash_key] = dict(stored) if value.has_range_key else stored
+            else:
+                items[hash_key] = copy.deepcopy(stored)
+        clone.items = items
+        return clone
+
+
+def _transact_write_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        touched: dict[str, set[Any]] = {}
+        for entry in transact_items:
+            for kind, op in entry.items():
+                name = op.get("TableName", "")
+                table = self.tables.get(name)
+                if table is None:
+                    continue
+                key = (op.get("Item") if kind == "Put" else op.get("Key")) or {}
+                if table.hash_key_attr in key:
+                    touched.setdefault(name, set()).add(DynamoType(key[table.hash_key_attr]))
+        _TouchedOnly.touched = touched
+        try:
+            return original(self, transact_items)
+        finally:
+            _TouchedOnly.touched = {}
+
+    return transact_write_items
+
+
 def install() -> None:
-    """Adds ListCommandInvocations to moto's SSM backend and response handler (once)."""
+    """Adds ListCommandInvocations to moto's SSM backend and response handler, and makes DynamoDB
+    transactions copy only what they touch (once)."""
     if getattr(SimpleSystemManagerResponse, "list_command_invocations", None) is not None:
         return
     SimpleSystemManagerBackend.list_command_invocations = list_command_invocations  # type: ignore[attr-defined]
     SimpleSystemManagerResponse.list_command_invocations = list_command_invocations_response  # type: ignore[attr-defined]
+    import moto.dynamodb.models as dynamodb_models
+
+    dynamodb_models.copy = _TouchedOnly()  # type: ignore[assignment]
+    backend = dynamodb_models.DynamoDBBackend
+    backend.transact_write_items = _transact_write_items(backend.transact_write_items)  # type: ignore[method-assign]
 
 
 CBOR_SERVICE = "GraniteServiceVersion20100801"
