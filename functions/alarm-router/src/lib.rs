@@ -856,6 +856,19 @@ async fn start_remediation(
     route: &Route,
     key: &IncidentKey,
 ) -> Result<Outcome, RouterError> {
+    // A target taken from the alarm must be there, and be an instance: else nothing runs, and
+    // people are paged with the reason (the remediation function resolves it again, from
+    // CloudWatch's own record of the alarm, before it acts).
+    if let Some(remediation) = &route.remediation {
+        let composite = alarm.kind == shared::AlarmKind::Composite;
+        let dimensions = alarm.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Err(err) = remediation.targets.for_alarm(&alarm.name, composite, dimensions) {
+            let why = format!("{}: {err}", err.name());
+            tracing::warn!(key = %key, error = %why, "no target: falling back to SNS");
+            return notify(clients, config, alarm, route, key, MessageKind::Escalation, Some(("remediate", &why)))
+                .await;
+        }
+    }
     let input = FirstResponseInput {
         alarm: alarm.clone(),
         route: route.clone(),

@@ -206,6 +206,51 @@ async fn when_the_state_machine_cannot_be_started_humans_are_notified_instead() 
     );
 }
 
+/// The sample rules, with web-nginx acting on the instance each alarm names.
+fn per_host_config() -> RouterConfig {
+    let yaml = "rules:\n  - name: web-nginx\n    match: { alarmName: { prefix: web-nginx- } }\n    action: remediate\n    severity: high\n    remediation:\n      targets: { fromDimension: InstanceId }\n      service: nginx\n";
+    RouterConfig { routes: Routes::from_yaml(yaml).expect("per-host rules"), ..config(None) }
+}
+
+#[tokio::test]
+async fn a_per_host_rule_starts_the_remediation_of_an_alarm_that_names_its_instance() {
+    let start = started();
+    let mut alarm = event("metric-alarm.json");
+    alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] =
+        serde_json::json!({ "InstanceId": "i-0a1b2c3d4e5f60718", "pattern": "nginx" });
+    let decision = handle(&clients(&[&start], &[], &[]), &per_host_config(), alarm).await.expect("decision");
+    assert_eq!(decision.action, DecisionAction::Remediate);
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_per_host_rule_pages_with_a_named_reason_when_the_alarm_names_no_instance() {
+    // The sample alarm is by AutoScalingGroupName: it names no InstanceId.
+    for (alarm, reason) in [
+        (event("metric-alarm.json"), "TargetDimensionMissing"),
+        (
+            {
+                let mut alarm = event("metric-alarm.json");
+                alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] =
+                    serde_json::json!({ "InstanceId": "$(reboot)" });
+                alarm
+            },
+            "TargetNotAnInstance",
+        ),
+    ] {
+        let start = started();
+        let sns = published_where(move |req| req.message().is_some_and(|m| m.contains(reason)));
+        let decision = handle(&clients(&[&start], &[&sns], &[]), &per_host_config(), alarm).await.expect("decision");
+        assert_eq!(start.num_calls(), 0, "{reason}: nothing runs");
+        assert_eq!(sns.num_calls(), 1, "{reason}: people are paged with the reason");
+        assert!(
+            matches!(&decision.outcome, Outcome::Published { fallback_from: Some(from), .. } if from == "remediate"),
+            "{reason}: {:?}",
+            decision.outcome
+        );
+    }
+}
+
 #[tokio::test]
 async fn throttling_is_a_transient_error_with_no_fallback() {
     let start = mock!(aws_sdk_sfn::Client::start_execution)

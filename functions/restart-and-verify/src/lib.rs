@@ -287,7 +287,8 @@ async fn step(
     routes: &Routes,
     request: &RemediationRequest,
 ) -> Result<RemediationReport, RestartError> {
-    let remediation = deployed_remediation(routes, request)?;
+    let mut remediation = deployed_remediation(routes, request)?;
+    remediation.targets = alarms_targets(&clients.cloudwatch, &remediation, request).await?;
     match request.step {
         Step::Restart => restart(&clients.ssm, config, &remediation, request).await,
         Step::Check => {
@@ -337,6 +338,53 @@ fn deployed_remediation(routes: &Routes, request: &RemediationRequest) -> Result
         )));
     }
     Ok(remediation)
+}
+
+/// The instances the remediation acts on for this alarm: its fixed targets, or, for
+/// `fromDimension`, the one instance CloudWatch's own record of the alarm names in that dimension
+/// (of its metric, or of the metrics its expression reads). The task input's copy of the alarm is
+/// never trusted for it: only CloudWatch and the deployed rules decide what is acted on.
+async fn alarms_targets(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    remediation: &Remediation,
+    request: &RemediationRequest,
+) -> Result<Targets, RestartError> {
+    if !matches!(remediation.targets, Targets::FromDimension(_)) {
+        return Ok(remediation.targets.clone());
+    }
+    let name = &request.alarm.name;
+    let described = cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .map_err(|e| sdk_failure(&format!("DescribeAlarms {name}"), &e, is_transient(&e)))?;
+    let composite = described.metric_alarms().is_empty() && !described.composite_alarms().is_empty();
+    if described.metric_alarms().is_empty() && !composite {
+        return Err(RestartError::InvalidEvent(format!(
+            "alarm {name} does not exist, so targets.fromDimension names no instance; nothing was sent"
+        )));
+    }
+    let dimensions: Vec<(&str, &str)> = described
+        .metric_alarms()
+        .iter()
+        .flat_map(|alarm| {
+            let own = alarm.dimensions().iter();
+            let read = alarm
+                .metrics()
+                .iter()
+                .filter_map(|query| query.metric_stat()?.metric())
+                .flat_map(|metric| metric.dimensions().iter());
+            own.chain(read)
+        })
+        .filter_map(|d| Some((d.name()?, d.value()?)))
+        .collect();
+    remediation
+        .targets
+        .for_alarm(name, composite, dimensions)
+        .map_err(|e| RestartError::InvalidEvent(format!("{}: {e}; nothing was sent", e.name())))
 }
 
 /// The comment that marks a command as this incident's restart (SSM allows [`MAX_COMMENT_LEN`]
@@ -457,6 +505,12 @@ async fn send(
         Targets::Tag(tag) => {
             command.targets(Target::builder().key(format!("tag:{}", tag.key)).values(&tag.value).build())
         }
+        // Resolved to the alarm's instance before any step runs.
+        Targets::FromDimension(dimension) => {
+            return Err(SendFailure::Refused(RestartError::ConfigError(format!(
+                "targets.fromDimension {dimension} was not resolved to an instance"
+            ))));
+        }
     };
     let no_retries = aws_sdk_ssm::config::Builder::default().retry_config(RetryConfig::disabled());
     let sent = command.customize().config_override(no_retries).send().await.map_err(|err| {
@@ -558,6 +612,11 @@ async fn check_command(
             (Some(u32::try_from(ids.len()).unwrap_or(u32::MAX)), invocations)
         }
         Targets::Tag(_) => (targeted, tag_invocations(ssm, &command_id).await?),
+        Targets::FromDimension(dimension) => {
+            return Err(RestartError::ConfigError(format!(
+                "targets.fromDimension {dimension} was not resolved to an instance"
+            )));
+        }
     };
     report.target_count = target_count;
     let expected = target_count.map(|n| n as usize);
@@ -865,6 +924,7 @@ fn describe_targets(targets: &Targets) -> String {
     match targets {
         Targets::InstanceIds(ids) => ids.join(", "),
         Targets::Tag(tag) => format!("instances tagged {}={}", tag.key, tag.value),
+        Targets::FromDimension(dimension) => format!("the instance the alarm's {dimension} names"),
     }
 }
 

@@ -740,3 +740,75 @@ async fn an_alarm_time_that_does_not_parse_never_stops_the_restart_it_only_goes_
     assert_eq!(send.num_calls(), 1);
     assert_eq!(measured, [Measurement::count(Metric::RemediationsAttempted, "web-nginx")]);
 }
+
+/// The sample rules with web-nginx acting on the instance each alarm names.
+fn per_host_routes() -> Routes {
+    let yaml = "rules:\n  - name: web-nginx\n    action: remediate\n    severity: high\n    remediation:\n      targets: { fromDimension: InstanceId }\n      service: nginx\n      timeoutSeconds: 90\n      settleSeconds: 5\n";
+    Routes::from_yaml(yaml).expect("per-host rules")
+}
+
+/// A restart request of route web-nginx whose (untrusted) input names `claimed` as its instance.
+fn per_host_request(claimed: &str) -> Value {
+    let mut input = event("restart-request.json");
+    input["route"].as_object_mut().expect("route").remove("remediation");
+    input["alarm"]["dimensions"] = json!({ "InstanceId": claimed });
+    input
+}
+
+/// CloudWatch's record of web-nginx-down: a metric alarm on `instance`, or a composite alarm.
+fn described(instance: Option<&'static str>) -> Rule {
+    mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .match_requests(|req| req.alarm_names() == ["web-nginx-down"])
+        .then_output(move || match instance {
+            Some(id) => DescribeAlarmsOutput::builder()
+                .metric_alarms(
+                    MetricAlarm::builder()
+                        .alarm_name("web-nginx-down")
+                        .dimensions(
+                            aws_sdk_cloudwatch::types::Dimension::builder().name("InstanceId").value(id).build(),
+                        )
+                        .state_value(StateValue::Alarm)
+                        .build(),
+                )
+                .build(),
+            None => DescribeAlarmsOutput::builder()
+                .composite_alarms(CompositeAlarm::builder().alarm_name("web-nginx-down").build())
+                .build(),
+        })
+}
+
+#[tokio::test]
+async fn a_from_dimension_target_restarts_the_instance_cloudwatch_says_the_alarm_is_about() {
+    // GIVEN a per-host rule, and a task input that claims another instance than the alarm's own
+    let (earlier, alarm) = (no_earlier_command(), described(Some(SECOND)));
+    let send = sent_where(|req| req.instance_ids() == [SECOND] && req.targets().is_empty());
+    // WHEN the restart step runs
+    let report =
+        handle(&clients(&[&earlier, &send], &[&alarm]), &config(), &per_host_routes(), per_host_request(FIRST))
+            .await
+            .expect("report");
+    // THEN the command goes to the instance CloudWatch names, and to it alone
+    assert_eq!((send.num_calls(), alarm.num_calls()), (1, 1));
+    assert_eq!(report.stage, Stage::Restarting);
+}
+
+#[tokio::test]
+async fn a_from_dimension_target_of_a_composite_or_deleted_alarm_sends_nothing() {
+    for (alarm, expected) in [
+        (described(None), "CompositeAlarmHasNoTarget"),
+        (
+            mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| DescribeAlarmsOutput::builder().build()),
+            "does not exist",
+        ),
+    ] {
+        let (earlier, send) = (no_earlier_command(), sent());
+        let answer =
+            handle(&clients(&[&earlier, &send], &[&alarm]), &config(), &per_host_routes(), per_host_request(FIRST))
+                .await;
+        assert!(
+            matches!(&answer, Err(RestartError::InvalidEvent(why)) if why.contains(expected)),
+            "{expected}: {answer:?}"
+        );
+        assert_eq!(send.num_calls(), 0, "{expected}");
+    }
+}

@@ -49,6 +49,11 @@ fn is_instance_id(text: &str) -> bool {
     (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// A CloudWatch dimension name: 1 to 255 characters, none of them a control character or a colon.
+fn is_dimension_name(text: &str) -> bool {
+    (1..=255).contains(&text.len()) && !text.chars().any(|c| c.is_control() || c == ':')
+}
+
 /// An EC2 tag key or value as SSM targets take it: 1 to 128 of `[A-Za-z0-9 _.:/=+@-]`.
 fn is_tag_text(text: &str) -> bool {
     (1..=128).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b" _.:/=+@-".contains(&b))
@@ -220,7 +225,8 @@ impl Match {
     }
 }
 
-/// Which instances a remediation runs on; written `{ instanceIds: [...] }` or `{ tag: { key, value } }`.
+/// Which instances a remediation runs on; written `{ instanceIds: [...] }`, `{ tag: { key, value } }`
+/// or `{ fromDimension: InstanceId }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "TargetsSpec", into = "TargetsSpec")]
 pub enum Targets {
@@ -228,6 +234,10 @@ pub enum Targets {
     InstanceIds(Vec<String>),
     /// Every managed instance carrying this EC2 tag.
     Tag(Tag),
+    /// The one instance the alarm names in this dimension of its metric (`InstanceId`): the
+    /// alarm's own dimension for a metric alarm, the dimension of the metric its expression reads
+    /// for metric math. A composite alarm names none: it is refused when routed.
+    FromDimension(String),
 }
 
 /// An EC2 tag that selects instances.
@@ -246,16 +256,19 @@ struct TargetsSpec {
     instance_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tag: Option<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from_dimension: Option<String>,
 }
 
 impl TryFrom<TargetsSpec> for Targets {
     type Error = String;
 
     fn try_from(spec: TargetsSpec) -> Result<Self, String> {
-        match (spec.instance_ids, spec.tag) {
-            (Some(ids), None) => Ok(Self::InstanceIds(ids)),
-            (None, Some(tag)) => Ok(Self::Tag(tag)),
-            _ => Err("targets takes exactly one of instanceIds or tag".into()),
+        match (spec.instance_ids, spec.tag, spec.from_dimension) {
+            (Some(ids), None, None) => Ok(Self::InstanceIds(ids)),
+            (None, Some(tag), None) => Ok(Self::Tag(tag)),
+            (None, None, Some(dimension)) => Ok(Self::FromDimension(dimension)),
+            _ => Err("targets takes exactly one of instanceIds, tag or fromDimension".into()),
         }
     }
 }
@@ -263,8 +276,73 @@ impl TryFrom<TargetsSpec> for Targets {
 impl From<Targets> for TargetsSpec {
     fn from(targets: Targets) -> Self {
         match targets {
-            Targets::InstanceIds(ids) => Self { instance_ids: Some(ids), tag: None },
-            Targets::Tag(tag) => Self { instance_ids: None, tag: Some(tag) },
+            Targets::InstanceIds(ids) => Self { instance_ids: Some(ids), ..Self::default() },
+            Targets::Tag(tag) => Self { tag: Some(tag), ..Self::default() },
+            Targets::FromDimension(dimension) => Self { from_dimension: Some(dimension), ..Self::default() },
+        }
+    }
+}
+
+/// Why an alarm names no instance for a `fromDimension` target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "alarm {alarm} is a composite alarm: it has no dimensions, so targets.fromDimension cannot name an instance"
+    )]
+    Composite { alarm: String },
+    #[error("alarm {alarm} has no {dimension} dimension, so targets.fromDimension names no instance")]
+    MissingDimension { alarm: String, dimension: String },
+    #[error("alarm {alarm}'s metrics name more than one {dimension} ({values}): targets.fromDimension acts on one")]
+    AmbiguousDimension { alarm: String, dimension: String, values: String },
+    #[error(
+        "alarm {alarm}'s {dimension} is {value:?}, which is not an instance id (i- or mi-, then 8 to 17 hex digits)"
+    )]
+    NotAnInstance { alarm: String, dimension: String, value: String },
+}
+
+impl TargetError {
+    /// The error's name, as the state machine and the decision log carry it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Composite { .. } => "CompositeAlarmHasNoTarget",
+            Self::MissingDimension { .. } => "TargetDimensionMissing",
+            Self::AmbiguousDimension { .. } => "TargetDimensionAmbiguous",
+            Self::NotAnInstance { .. } => "TargetNotAnInstance",
+        }
+    }
+}
+
+impl Targets {
+    /// The targets as they apply to one alarm: a `fromDimension` target becomes the one instance
+    /// the alarm names in `dimensions` (every value the alarm's metrics give that dimension: one
+    /// for a metric alarm, any number for metric math); fixed targets stay as they are.
+    pub fn for_alarm<'a>(
+        &self,
+        alarm: &str,
+        composite: bool,
+        dimensions: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Targets, TargetError> {
+        let Targets::FromDimension(dimension) = self else { return Ok(self.clone()) };
+        if composite {
+            return Err(TargetError::Composite { alarm: alarm.to_owned() });
+        }
+        let mut values: Vec<&str> =
+            dimensions.into_iter().filter(|(name, _)| *name == dimension.as_str()).map(|(_, value)| value).collect();
+        values.sort_unstable();
+        values.dedup();
+        match values.as_slice() {
+            [] => Err(TargetError::MissingDimension { alarm: alarm.to_owned(), dimension: dimension.clone() }),
+            [value] if is_instance_id(value) => Ok(Targets::InstanceIds(vec![(*value).to_owned()])),
+            [value] => Err(TargetError::NotAnInstance {
+                alarm: alarm.to_owned(),
+                dimension: dimension.clone(),
+                value: (*value).chars().take(64).collect(),
+            }),
+            many => Err(TargetError::AmbiguousDimension {
+                alarm: alarm.to_owned(),
+                dimension: dimension.clone(),
+                values: many.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+            }),
         }
     }
 }
@@ -397,6 +475,13 @@ impl Remediation {
             Targets::Tag(Tag { key, value }) => {
                 if !is_tag_text(key) || !is_tag_text(value) {
                     return Err(format!("tag {key:?}={value:?} is not a valid EC2 tag"));
+                }
+            }
+            Targets::FromDimension(dimension) => {
+                if !is_dimension_name(dimension) {
+                    return Err(format!(
+                        "targets.fromDimension {dimension:?} is not a CloudWatch dimension name (1 to 255 characters, no control characters or colon)"
+                    ));
                 }
             }
         }
@@ -1024,6 +1109,62 @@ default:
             let err = Routes::from_yaml(yaml).expect_err(yaml);
             assert!(err.0.contains(expected), "{yaml}: {err}");
         }
+    }
+
+    fn from_dimension_rule(dimension: &str) -> String {
+        format!(
+            "rules:\n  - name: per-host\n    action: remediate\n    remediation:\n      targets: {{ fromDimension: {dimension} }}\n      service: nginx\n"
+        )
+    }
+
+    #[test]
+    fn a_from_dimension_target_is_read_written_back_and_checked() {
+        let routes = Routes::from_yaml(&from_dimension_rule("InstanceId")).expect("rules");
+        let remediation = routes.by_name("per-host").and_then(|r| r.remediation).expect("remediation");
+        assert_eq!(remediation.targets, Targets::FromDimension("InstanceId".into()));
+        let written = serde_json::to_value(&remediation.targets).expect("json");
+        assert_eq!(written, serde_json::json!({"fromDimension": "InstanceId"}));
+        for bad in ["''", "'a:b'"] {
+            let err = Routes::from_yaml(&from_dimension_rule(bad)).expect_err(bad);
+            assert!(err.0.contains("not a CloudWatch dimension name"), "{bad}: {err}");
+        }
+        let both = "rules:\n  - name: r\n    action: remediate\n    remediation:\n      targets: { fromDimension: InstanceId, instanceIds: [i-0123456789abcdef0] }\n      service: nginx\n";
+        let err = Routes::from_yaml(both).expect_err("two kinds of target");
+        assert!(err.0.contains("exactly one of instanceIds, tag or fromDimension"), "{err}");
+    }
+
+    #[test]
+    fn a_from_dimension_target_is_the_one_instance_the_alarm_names() {
+        let target = Targets::FromDimension("InstanceId".into());
+        let one = target.for_alarm("cpu", false, [("InstanceId", "i-0123456789abcdef0"), ("Other", "x")]);
+        assert_eq!(one, Ok(Targets::InstanceIds(vec!["i-0123456789abcdef0".into()])));
+        // Metric math: the same instance read by two metrics is one target.
+        let math = target.for_alarm(
+            "m",
+            false,
+            [("InstanceId", "i-0123456789abcdef0"), ("InstanceId", "i-0123456789abcdef0")],
+        );
+        assert_eq!(math, Ok(Targets::InstanceIds(vec!["i-0123456789abcdef0".into()])));
+        let cases: [(Result<Targets, TargetError>, &str); 4] = [
+            (target.for_alarm("c", true, []), "CompositeAlarmHasNoTarget"),
+            (target.for_alarm("m", false, [("AutoScalingGroupName", "web")]), "TargetDimensionMissing"),
+            (
+                target.for_alarm(
+                    "m",
+                    false,
+                    [("InstanceId", "i-0123456789abcdef0"), ("InstanceId", "i-0fedcba9876543210")],
+                ),
+                "TargetDimensionAmbiguous",
+            ),
+            (target.for_alarm("m", false, [("InstanceId", "i-1; reboot")]), "TargetNotAnInstance"),
+        ];
+        for (answer, name) in cases {
+            let err = answer.expect_err(name);
+            assert_eq!(err.name(), name, "{err}");
+        }
+        // Fixed targets do not depend on the alarm.
+        let fixed = Targets::InstanceIds(vec!["i-0123456789abcdef0".into()]);
+        assert_eq!(fixed.for_alarm("c", true, []), Ok(fixed.clone()));
     }
 
     /// A value check, what it must accept, and what it must refuse.

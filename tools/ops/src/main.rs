@@ -271,6 +271,7 @@ fn check(file: &str, strict: bool) -> (String, bool) {
                 let targets = match &remediation.targets {
                     shared::Targets::InstanceIds(ids) => format!("instances {}", ids.join(", ")),
                     shared::Targets::Tag(tag) => format!("instances tagged {}={}", tag.key, tag.value),
+                    shared::Targets::FromDimension(dimension) => format!("the instance the alarm's {dimension} names"),
                 };
                 format!("ACTS ON INFRASTRUCTURE: restarts {} on {targets}", remediation.service)
             }
