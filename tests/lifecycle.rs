@@ -366,3 +366,18 @@ async fn the_reconciler_forgets_silences_a_week_after_they_ended_and_keeps_the_r
     let again = s.reconcile_at("2026-11-20T04:05:00Z").await;
     assert!(again.get("silencesForgotten").is_none(), "{again}");
 }
+
+#[tokio::test]
+async fn an_alarm_delivered_twice_pages_once_and_its_recovery_is_told_once() {
+    // GIVEN an alarm on a notifying route whose ALARM paged
+    let s = setup().await;
+    let alarm = change("api-latency", "ALARM", "2026-11-20T04:00:00.000+0000", "z");
+    s.deliver(alarm.clone()).await.expect("alarm");
+    // WHEN EventBridge delivers the same ALARM again
+    let again = s.deliver(alarm).await.expect("again");
+    // THEN it is not paged a second time
+    assert_eq!(again["action"], "ignore", "{again}");
+    s.deliver(change("api-latency", "OK", "2026-11-20T04:20:00.000+0000", "z")).await.expect("ok");
+    let subjects = s.subjects().await;
+    assert_eq!(subjects, ["[ALARM] api-latency", "[RECOVERED] api-latency"], "{subjects:?}");
+}

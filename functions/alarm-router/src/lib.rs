@@ -575,6 +575,16 @@ pub(crate) async fn handle_transition(
                     alarm.timestamp_rfc3339()
                 )));
             }
+            // A redelivery of the ALARM people were paged about (its page went out and was
+            // recorded): paging again would be a duplicate. Anything short of that is finished.
+            Applied::Again { before }
+                if alarm.state == AlarmState::Alarm && before.paged_at == Some(alarm.timestamp) =>
+            {
+                return Ok(ignored(format!(
+                    "a redelivery of the ALARM at {} that paged already: nothing is sent again",
+                    alarm.timestamp_rfc3339()
+                )));
+            }
             applied => applied.before().clone(),
         },
         None => AlarmRecord::default(),

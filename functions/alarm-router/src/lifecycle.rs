@@ -47,19 +47,24 @@ pub struct AlarmRecord {
     pub silenced_by: Option<String>,
     /// The latest first-response execution started for it.
     pub execution_arn: Option<String>,
+    /// The transition (its time) people were last paged about: a redelivery of it pages no one.
+    pub paged_at: Option<DateTime<Utc>>,
 }
 
 impl AlarmRecord {
     pub(crate) fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).filter(|s| !s.is_empty()).cloned();
+        let time = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+        };
         Self {
             name: text("alarmName").unwrap_or_default(),
             state: text("state").and_then(|s| AlarmState::parse(&s)),
-            at: item
-                .get("atMs")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-                .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+            at: time("atMs"),
+            paged_at: time("pagedAtMs"),
             route: text("route"),
             owes_recovery: item.get("owesRecovery").and_then(|v| v.as_bool().ok()).copied().unwrap_or_default(),
             silenced_by: text("silencedBy"),
@@ -160,7 +165,8 @@ impl Lifecycle<'_> {
         Ok(got.item().map(AlarmRecord::from_item))
     }
 
-    /// Records that people were paged about the alarm: a recovery is owed until [`Self::recovered`].
+    /// Records that people were paged about the alarm's transition `alarm`: a recovery is owed
+    /// until [`Self::recovered`], and a redelivery of that transition pages no one.
     pub async fn owe_recovery(&self, alarm: &Alarm, route: &str, now: DateTime<Utc>) -> Result<(), RouterError> {
         self.client
             .update_item()
@@ -168,8 +174,9 @@ impl Lifecycle<'_> {
             .key("pk", pk(&alarm.arn))
             .update_expression(
                 "SET owesRecovery = :yes, owedSince = if_not_exists(owedSince, :now), alarmName = :name, \
-                 #route = if_not_exists(#route, :route), #ttl = :ttl",
+                 #route = if_not_exists(#route, :route), pagedAtMs = :paged, #ttl = :ttl",
             )
+            .expression_attribute_values(":paged", n(alarm.timestamp.timestamp_millis()))
             .expression_attribute_names("#route", "route")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
