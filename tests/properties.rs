@@ -161,38 +161,6 @@ fn change(t: &Transition) -> Value {
     alarm
 }
 
-/// What the topic received, in order: (subject, route).
-async fn topic(moto: &MotoServer, topic_arn: &str) -> Vec<(String, String)> {
-    let answer: Value = http_client()
-        .get(format!("{}/_first_response/topic-messages?topicArn={topic_arn}", moto.endpoint))
-        .send()
-        .await
-        .expect("topic messages")
-        .json()
-        .await
-        .expect("JSON");
-    answer["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            let subject = m["subject"].as_str().unwrap_or_default().to_owned();
-            let route = m["attributes"]["route"].as_str().unwrap_or_default().to_owned();
-            (subject, route)
-        })
-        .collect()
-}
-
-async fn disarm(moto: &MotoServer) {
-    let url = format!("{}/_first_response/faults", moto.endpoint);
-    http_client().delete(&url).send().await.expect("disarm").error_for_status().expect("disarmed");
-}
-
-async fn arm(moto: &MotoServer, fault: Value) {
-    let url = format!("{}/_first_response/faults", moto.endpoint);
-    http_client().post(&url).json(&fault).send().await.expect("arm").error_for_status().expect("armed");
-}
-
 /// Runs one case from an emptied emulator; the property's failure says what broke.
 async fn run(moto: &MotoServer, case: &Case) -> Result<(), TestCaseError> {
     http_client().post(format!("{}/moto-api/reset", moto.endpoint)).send().await.expect("reset");
@@ -207,7 +175,7 @@ async fn run(moto: &MotoServer, case: &Case) -> Result<(), TestCaseError> {
         routes: shared::Routes::from_yaml(RULES).expect("test rules"),
         state_table: Some(emulator.state_table.clone()),
     };
-    disarm(moto).await;
+    moto.disarm_faults().await;
 
     // Deliver; a failed delivery goes to the back of the queue (Lambda's and EventBridge's retry).
     let mut queue: VecDeque<Transition> = case.deliveries().into();
@@ -215,7 +183,7 @@ async fn run(moto: &MotoServer, case: &Case) -> Result<(), TestCaseError> {
     let mut attempts = 0;
     while let Some(next) = queue.pop_front() {
         for fault in case.faults.iter().filter(|f| f.at % count == attempts) {
-            arm(moto, json!({"call": fault.call, "error": fault.error, "times": fault.times})).await;
+            moto.arm_faults(json!([{"call": fault.call, "error": fault.error, "times": fault.times}])).await;
         }
         attempts += 1;
         prop_assert!(attempts < 200, "deliveries kept failing after the faults had passed");
@@ -259,7 +227,16 @@ async fn run(moto: &MotoServer, case: &Case) -> Result<(), TestCaseError> {
     let reconciled = alarm_router::dispatch(&clients, &router, json!({"reconcile": {"at": at}})).await;
     prop_assert!(reconciled.is_ok(), "the reconciler failed: {reconciled:?}");
 
-    let messages = topic(moto, &emulator.topic_arn).await;
+    // What the topic received, in order: (subject, route).
+    let messages: Vec<(String, String)> = moto
+        .topic_messages(&emulator.topic_arn)
+        .await
+        .iter()
+        .map(|m| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (text(&m["subject"]), text(&m["attributes"]["route"]))
+        })
+        .collect();
     let is_page = |subject: &str| subject.starts_with("[ALARM]") || subject.starts_with("[INCIDENT]");
     let is_recovery = |subject: &str| subject.starts_with("[RECOVERED]");
     // Ungrouped alarms: judged one by one, by their own messages.

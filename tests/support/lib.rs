@@ -211,3 +211,35 @@ pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+impl MotoServer {
+    /// Every message the topic received, in order, as the emulator recorded it (id, subject,
+    /// message, attributes).
+    pub async fn topic_messages(&self, topic_arn: &str) -> Vec<serde_json::Value> {
+        let url = format!("{}/_first_response/topic-messages?topicArn={topic_arn}", self.endpoint);
+        let answer: serde_json::Value =
+            http_client().get(url).send().await.expect("the emulator answers").json().await.expect("JSON");
+        answer["messages"].as_array().cloned().expect("messages")
+    }
+
+    /// Arms emulator faults (`{"call", "error", "times"?, "from"?, "until"?}` each).
+    pub async fn arm_faults(&self, faults: serde_json::Value) {
+        let armed = http_client()
+            .post(format!("{}/_first_response/faults", self.endpoint))
+            .json(&serde_json::json!({ "faults": faults }))
+            .send()
+            .await
+            .expect("the emulator answers");
+        assert!(armed.status().is_success(), "faults armed: {}", armed.status());
+    }
+
+    /// Disarms every fault, and forgets the virtual clock.
+    pub async fn disarm_faults(&self) {
+        let disarmed = http_client()
+            .delete(format!("{}/_first_response/faults", self.endpoint))
+            .send()
+            .await
+            .expect("the emulator answers");
+        assert!(disarmed.status().is_success(), "faults disarmed: {}", disarmed.status());
+    }
+}

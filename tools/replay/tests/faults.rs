@@ -4,32 +4,16 @@
 //! events/histories/faults/, each judged by what the emulator's topic received.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use aws_sdk_sns::config::retry::RetryConfig;
 use serde_json::{Value, json};
 use workspace_tests::{MotoServer, SlackEmulator, http_client, repo_root};
 
+mod common;
+use common::{replay_history, summary};
+
 const SAMPLES: &str = "events/histories/faults";
-
-fn replay_history(moto: &MotoServer, slack: &SlackEmulator, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay"))
-        .arg("history")
-        .args(args)
-        .current_dir(repo_root())
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("SLACK_API_URL", &slack.api_url)
-        .env_remove("ROUTES_FILE")
-        .output()
-        .expect("replay runs")
-}
-
-fn summary(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", output.status);
-    serde_json::from_str(stdout.lines().last().expect("a summary line")).expect("JSON summary")
-}
 
 /// A scratch folder of its own for a test.
 fn scratch(name: &str) -> PathBuf {
@@ -71,10 +55,7 @@ async fn safety_net_messages(moto: &MotoServer) -> Vec<Value> {
 }
 
 async fn messages_of(moto: &MotoServer, name: &str) -> Vec<Value> {
-    let topic = format!("arn:aws:sns:eu-west-1:123456789012:{name}");
-    let url = format!("{}/_first_response/topic-messages?topicArn={topic}", moto.endpoint);
-    let answer: Value = http_client().get(url).send().await.expect("answers").json().await.expect("JSON");
-    answer["messages"].as_array().cloned().expect("messages")
+    moto.topic_messages(&format!("arn:aws:sns:eu-west-1:123456789012:{name}")).await
 }
 
 /// The route's messages in order, as "page" or "recovery" (notifications left out).
@@ -107,16 +88,6 @@ fn no_page_left_open(sequence: &[&str]) -> bool {
     sequence.iter().rposition(|k| *k == "page").is_none_or(|last| sequence[last..].contains(&"recovery"))
 }
 
-async fn arm(moto: &MotoServer, faults: Value) {
-    let armed = http_client()
-        .post(format!("{}/_first_response/faults", moto.endpoint))
-        .json(&json!({ "faults": faults }))
-        .send()
-        .await
-        .expect("the emulator answers");
-    assert!(armed.status().is_success());
-}
-
 async fn clock(moto: &MotoServer, now: &str) {
     let told = http_client()
         .post(format!("{}/_first_response/clock", moto.endpoint))
@@ -136,16 +107,13 @@ async fn an_injected_fault_is_answered_in_each_services_own_error_shape() {
     let sns = aws_sdk_sns::Client::new(&config);
     let topic = sns.create_topic().name("faults").send().await.expect("topic");
     let topic_arn = topic.topic_arn().expect("arn");
-    arm(
-        &moto,
-        json!([
-            {"call": "sns:Publish", "error": "Throttling", "times": 1},
-            {"call": "sns:Publish", "error": "InternalError", "times": 1},
-            {"call": "dynamodb:ListTables", "error": "InternalError", "times": 1},
-            {"call": "states:ListStateMachines", "error": "Throttling", "times": 1},
-            {"call": "monitoring:DescribeAlarms", "error": "Throttling", "times": 1},
-        ]),
-    )
+    moto.arm_faults(json!([
+        {"call": "sns:Publish", "error": "Throttling", "times": 1},
+        {"call": "sns:Publish", "error": "InternalError", "times": 1},
+        {"call": "dynamodb:ListTables", "error": "InternalError", "times": 1},
+        {"call": "states:ListStateMachines", "error": "Throttling", "times": 1},
+        {"call": "monitoring:DescribeAlarms", "error": "Throttling", "times": 1},
+    ]))
     .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let sfn = aws_sdk_sfn::Client::new(&config);
@@ -180,12 +148,9 @@ async fn a_fault_of_the_virtual_clock_fails_calls_only_within_its_window() {
     let config =
         local_invoke::emulator_config(&moto.endpoint).await.to_builder().retry_config(RetryConfig::disabled()).build();
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    arm(
-        &moto,
-        json!([{"call": "dynamodb:ListTables", "error": "Throttling",
-                "from": "2026-12-01T04:00:00Z", "until": "2026-12-01T04:00:30Z"}]),
-    )
-    .await;
+    moto.arm_faults(json!([{"call": "dynamodb:ListTables", "error": "Throttling",
+                "from": "2026-12-01T04:00:00Z", "until": "2026-12-01T04:00:30Z"}]))
+        .await;
     // WHEN the virtual clock is before, within and after the window
     clock(&moto, "2026-12-01T03:59:59Z").await;
     let before = dynamodb.list_tables().send().await;

@@ -2,30 +2,14 @@
 //! against a moto server and the Slack emulator, one summary line on stdout.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use workspace_tests::{MotoServer, SlackEmulator, repo_root};
 
-fn replay_history(moto: &MotoServer, slack: &SlackEmulator, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replay"))
-        .arg("history")
-        .args(args)
-        .current_dir(repo_root())
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("SLACK_API_URL", &slack.api_url)
-        .env_remove("ROUTES_FILE")
-        .output()
-        .expect("replay runs")
-}
-
-fn summary(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "exit {:?}\nstdout: {stdout}\nstderr: {stderr}", output.status);
-    serde_json::from_str(stdout.lines().last().expect("a summary line")).expect("JSON summary")
-}
+mod common;
+use common::{replay_history, summary};
 
 fn suppressed(grouped: u64, maintenance: u64, flapping: u64) -> Value {
     json!({"grouped": grouped, "silenced": 0, "maintenance": maintenance, "inhibited": 0, "flapping": flapping})
