@@ -381,3 +381,19 @@ async fn an_alarm_delivered_twice_pages_once_and_its_recovery_is_told_once() {
     let subjects = s.subjects().await;
     assert_eq!(subjects, ["[ALARM] api-latency", "[RECOVERED] api-latency"], "{subjects:?}");
 }
+
+#[tokio::test]
+async fn a_group_recovery_lost_to_an_outage_is_sent_by_the_retry() {
+    // GIVEN a grouped incident route whose one member paged
+    let s = setup().await;
+    s.deliver(change("shop-checkout-5xx-a", "ALARM", "2026-11-20T04:00:00.000+0000", "eu-west-1a")).await.expect("a");
+    // WHEN its OK, the group's last, is delivered while SNS is down, then retried once it is back
+    let ok = change("shop-checkout-5xx-a", "OK", "2026-11-20T04:10:00.000+0000", "eu-west-1a");
+    let failed = alarm_router::dispatch(&s.with_sns_down(), &s.router, ok.clone()).await;
+    assert!(failed.is_err(), "the outage must fail the delivery, so that Lambda retries it: {failed:?}");
+    s.deliver(ok.clone()).await.expect("the retry");
+    // THEN the group's recovery goes out, once, even when the OK is delivered yet again
+    s.deliver(ok).await.expect("a duplicate");
+    let subjects = s.subjects().await;
+    assert_eq!(subjects, ["[INCIDENT] shop-checkout-5xx-a", "[RECOVERED] shop-checkout-5xx-a"], "{subjects:?}");
+}

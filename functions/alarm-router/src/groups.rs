@@ -47,7 +47,14 @@ pub enum Membership {
     /// (else it is sent now).
     Redelivered { paged: bool },
     /// The group was open already: the alarm joined it and pages no one.
-    Joined { opened_by: String, members: usize, firing: usize },
+    Joined {
+        opened_by: String,
+        members: usize,
+        firing: usize,
+        /// The group has not paged and nobody is sending its page (the opener's page failed and
+        /// its retry has not come, or never will: its OK came first): this alarm may take it.
+        page_unclaimed: bool,
+    },
 }
 
 /// A group as stored.
@@ -134,6 +141,9 @@ struct GroupItem {
     opened_by: String,
     first_alarm_arn: String,
     open_until: i64,
+    /// The alarm whose OK resolved the group, until the recovery it owes is told.
+    recovery_owed_by: Option<String>,
+    page_claimed_at: Option<i64>,
 }
 
 impl GroupItem {
@@ -146,7 +156,14 @@ impl GroupItem {
             opened_by: text(item, "openedBy"),
             first_alarm_arn: text(item, "firstAlarmArn"),
             open_until: number(item, "openUntil"),
+            recovery_owed_by: item.get("recoveryOwedBy").and_then(|v| v.as_s().ok()).cloned(),
+            page_claimed_at: item.get("pageClaimedAt").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()),
         }
+    }
+
+    /// Whether the group's page is neither sent nor being sent at `now`.
+    fn page_unclaimed(&self, now: DateTime<Utc>) -> bool {
+        !self.paged && self.page_claimed_at.is_none_or(|at| at < now.timestamp() - CLAIM_SECONDS)
     }
 }
 
@@ -302,7 +319,7 @@ impl Groups<'_> {
                         "SET kind = :kind, #route = :route, generation = :gen, firingCount = :one, \
                          memberCount = :one, openedBy = :gen, firstAlarmArn = :arn, openedAt = :at, \
                          lastAlarmAt = :at, openUntil = :until, paged = :no, pageClaimedAt = :now, #ttl = :ttl \
-                         REMOVE pagedBy",
+                         REMOVE pagedBy, recoveryOwedBy",
                     )
                     .condition_expression("attribute_not_exists(pk) OR firingCount = :zero")
                     .expression_attribute_names("#route", "route")
@@ -335,10 +352,12 @@ impl Groups<'_> {
             let reopens = group.open_until < at;
             if firing_here && !reopens {
                 // A redelivery of an ALARM that joined already: it joins quietly again.
+                let page_unclaimed = group.page_unclaimed(now);
                 return Ok(Membership::Joined {
                     opened_by: group.opened_by,
                     members: group.members,
                     firing: group.firing,
+                    page_unclaimed,
                 });
             }
             // What this ALARM adds to the counts: nothing for a member firing already, a firing
@@ -401,7 +420,8 @@ impl Groups<'_> {
                 (false, true) => (group.members, group.firing + 1),
                 (false, false) => (group.members + 1, group.firing + 1),
             };
-            return Ok(Membership::Joined { opened_by: group.opened_by, members, firing });
+            let page_unclaimed = group.page_unclaimed(now);
+            return Ok(Membership::Joined { opened_by: group.opened_by, members, firing, page_unclaimed });
         }
         Err(RouterError::TransientError(format!("group {key} kept changing while {} joined it", alarm.name)))
     }
@@ -530,7 +550,23 @@ impl Groups<'_> {
         for _ in 0..TRIES {
             let (group, member) = self.snapshot(key, &alarm.arn).await?;
             let member = member.as_ref().map(Member::of).unwrap_or_default();
-            let Some(firing_in) = member.firing_in else { return Ok(Departure::NotFiring) };
+            let Some(firing_in) = member.firing_in else {
+                // Its leaving resolved the group, but the recovery was not told (the publish
+                // failed): this redelivery tells it.
+                let owed = group
+                    .as_ref()
+                    .map(GroupItem::of)
+                    .filter(|g| g.firing == 0 && g.recovery_owed_by.as_deref() == Some(alarm.arn.as_str()));
+                return Ok(match owed {
+                    Some(g) => Departure::Resolved {
+                        members: g.members,
+                        paged: g.paged,
+                        opened_by: g.opened_by,
+                        first_alarm_arn: g.first_alarm_arn,
+                    },
+                    None => Departure::NotFiring,
+                });
+            };
             let group = group.as_ref().map(GroupItem::of).filter(|g| g.firing > 0 && g.generation == firing_in);
             let Some(group) = group else {
                 // Firing in a generation that is over (its group expired): it stops counting.
@@ -546,8 +582,9 @@ impl Groups<'_> {
             // The last member out sets the count to zero; any other takes one off, never the last.
             let count = if last {
                 count
-                    .update_expression("SET firingCount = :zero, resolvedAt = :now")
+                    .update_expression("SET firingCount = :zero, resolvedAt = :now, recoveryOwedBy = :arn")
                     .condition_expression("generation = :gen AND firingCount = :one")
+                    .expression_attribute_values(":arn", s(&alarm.arn))
                     .expression_attribute_values(":zero", n(0))
                     .expression_attribute_values(":now", s(alarm.timestamp_rfc3339()))
             } else {
@@ -580,6 +617,25 @@ impl Groups<'_> {
             });
         }
         Err(RouterError::TransientError(format!("group {key} kept changing while {} left it", alarm.name)))
+    }
+
+    /// Records that the group's recovery, owed by the OK of `arn` that resolved it, was told: a
+    /// later redelivery of that OK announces nothing. Best effort: a failure here means at most a
+    /// second recovery notice.
+    pub async fn recovery_told(&self, key: &str, arn: &str) {
+        let told = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", pk(key))
+            .update_expression("REMOVE recoveryOwedBy")
+            .condition_expression("recoveryOwedBy = :arn")
+            .expression_attribute_values(":arn", s(arn))
+            .send()
+            .await;
+        if let Err(err) = conditionally(told) {
+            tracing::warn!(group = key, error = %err, "a redelivered OK may announce the group's recovery again");
+        }
     }
 
     /// Clears a member's firing mark of a generation that is over. Best effort: the item expires.

@@ -716,7 +716,17 @@ pub(crate) async fn handle_transition(
                         groups::OpenerPage::Send => {}
                     }
                 }
-                if let Membership::Joined { opened_by, members, firing } = membership {
+                // A group whose page nobody sent or is sending (the opener's page failed, and its
+                // OK may come before its retry) is paged by the next alarm that joins it.
+                let takes_page = match &membership {
+                    Membership::Joined { page_unclaimed: true, .. } if pages_itself => {
+                        groups.claim_opener_page(&group, chrono::Utc::now()).await? == groups::OpenerPage::Send
+                    }
+                    _ => false,
+                };
+                if let Membership::Joined { opened_by, members, firing, .. } = membership
+                    && !takes_page
+                {
                     tracing::info!(group = %group, members, firing, "joined the open group: no page");
                     // Each alarm is still remediated, under the breaker; only the paging is shared.
                     let execution_arn = match route.action {
@@ -854,6 +864,7 @@ async fn leave_group(
                 route.name, alarm.name
             );
             let message_id = publish(clients, config, alarm, route, key, MessageKind::Recovery, Some(&note)).await?;
+            groups.recovery_told(group, &alarm.arn).await;
             Ok(Outcome::Resolved { incident_record_arns: resolved, message_id })
         }
     }

@@ -965,8 +965,11 @@ mod groups {
         ];
         for (table, expected) in cases {
             let (sns, left) = (published(), written());
+            let told = mock!(aws_sdk_dynamodb::Client::update_item)
+                .match_requests(|r| r.update_expression() == Some("REMOVE recoveryOwedBy"))
+                .then_output(|| UpdateItemOutput::builder().build());
             let decision = handle(
-                &clients_with_table(&[], &[&sns], &[], &[&table, &left, &no_silences(), &forgotten()]),
+                &clients_with_table(&[], &[&sns], &[], &[&table, &left, &told, &no_silences(), &forgotten()]),
                 &grouped_config(),
                 storefront("i-1", "OK"),
             )
